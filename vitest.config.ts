@@ -1,0 +1,21 @@
+import { cloudflareTest } from "@cloudflare/vitest-plugin";
+import { defineConfig } from "vitest/config";
+
+export default defineConfig({
+  plugins: [
+    cloudflareTest(({ inject }) => ({
+      wrangler: { configPath: "./wrangler.toml" },
+      miniflare: {
+        bindings: {
+          HOLYSHEEP_BASE_URL: `http://127.0.0.1:${inject("upstreamPort")}/v1`,
+          HOLYSHEEP_API_KEY: "sk-test-primary-0000000000000000",
+        },
+      },
+    })),
+  ],
+  test: {
+    include: ["test/**/*.test.ts", "src/**/*.test.ts"],
+    globalSetup: ["./test/support/global-setup.ts"],
+    testTimeout: 20_000,
+  },
+});
