@@ -9,6 +9,8 @@ export default defineConfig({
         bindings: {
           HOLYSHEEP_BASE_URL: `http://127.0.0.1:${inject("upstreamPort")}/v1`,
           HOLYSHEEP_API_KEY: "sk-test-primary-0000000000000000",
+          CLIENT_KEYS: "web:gk-web-1111,ios:gk-ios-2222",
+          BREAKER_FAULTS: "allow",
         },
       },
     })),

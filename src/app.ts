@@ -1,0 +1,66 @@
+import { Hono } from "hono";
+import type { AppEnv } from "./app-env";
+import { parseOrigins } from "./config/settings";
+import { type ChatDeps, chatCompletions } from "./chat/route";
+import { GatewayError, notFound, renderError } from "./errors";
+import { log } from "./log";
+import { bodyLimit } from "./middleware/body-limit";
+import { clientAuth } from "./middleware/client-auth";
+import { cors } from "./middleware/cors";
+import { requestId } from "./middleware/request-id";
+import { settings } from "./middleware/settings";
+
+export interface GatewayDeps extends ChatDeps {
+  /** Extra routes mounted by the entry point (admin, the simulated upstream in dev mode). */
+  mount?: (app: Hono<AppEnv>) => void;
+}
+
+const methodNotAllowed = (allow: string) => () => {
+  throw new GatewayError(405, "invalid_request_error", "method_not_allowed", `Method not allowed; use ${allow}.`, null, { allow });
+};
+
+let originsMemo: { raw: string | undefined; value: ReturnType<typeof parseOrigins> } = { raw: undefined, value: new Set() };
+
+/** The Hono app: middleware → routes, every failure rendered by the one onError below. */
+export function createApp(deps: GatewayDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use(requestId());
+  app.use(
+    "/v1/*",
+    cors({
+      origins: (c) => {
+        if (originsMemo.raw !== c.env.ALLOWED_ORIGINS) originsMemo = { raw: c.env.ALLOWED_ORIGINS, value: parseOrigins(c.env.ALLOWED_ORIGINS) };
+        return originsMemo.value;
+      },
+    }),
+  );
+  app.use(settings());
+
+  app.get("/healthz", (c) => {
+    const { devMode, warnings } = c.get("settings");
+    return c.json(devMode ? { status: "ok", devMode: true, warnings } : { status: "ok" });
+  });
+
+  app.use("/v1/*", clientAuth());
+  app.get("/v1/models", (c) => {
+    const data = [...c.get("settings").config.models.keys()].map((id) => ({ id, object: "model", created: 0, owned_by: "holysheep" }));
+    return c.json({ object: "list", data });
+  });
+  app.post(
+    "/v1/chat/completions",
+    bodyLimit({ maxBytes: (c) => c.get("settings").config.limits.maxBodyBytes }),
+    chatCompletions(deps),
+  );
+  app.all("/v1/chat/completions", methodNotAllowed("POST"));
+  app.all("/v1/models", methodNotAllowed("GET"));
+  app.all("/healthz", methodNotAllowed("GET"));
+  deps.mount?.(app);
+
+  app.notFound((c) => renderError(notFound(`Unknown route: ${c.req.method} ${new URL(c.req.url).pathname}`)));
+  app.onError((err, c) => {
+    if (err instanceof GatewayError) return renderError(err);
+    log("error", "unhandled_error", { requestId: c.get("requestId"), error: err instanceof Error ? err.message : String(err) });
+    return renderError(new GatewayError(500, "server_error", "internal_error", "The gateway failed unexpectedly."));
+  });
+  return app;
+}

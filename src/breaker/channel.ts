@@ -1,0 +1,121 @@
+import { log } from "../log";
+import type { Admission, Outcome } from "./machine";
+import { Outbox } from "./outbox";
+import type { ObjectSettings, Snapshot, SyncRequest, SyncResponse } from "./protocol";
+
+export type Sync = (req: SyncRequest) => Promise<SyncResponse>;
+
+interface Waiter {
+  leaseMs: number;
+  resolve: (grant: Admission | null) => void;
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+function failureKind(err: unknown): { retryable: boolean; overloaded: boolean } {
+  const e = err as { retryable?: unknown; overloaded?: unknown } | null;
+  return { retryable: e?.retryable === true, overloaded: e?.overloaded === true };
+}
+
+/**
+ * One isolate's line to one model's Durable Object (DESIGN §2.3, §10): the cached snapshot,
+ * the outbox of outcomes, and at most one call in flight. Everything that wants the object while
+ * a call is out (refreshes, permits, urgent reports) rides on the single next call.
+ */
+export class ModelChannel {
+  snapshot: Snapshot | null = null;
+  fetchedAt = 0;
+  readonly outbox = new Outbox();
+  private waiters: Waiter[] = [];
+  private inflight: Promise<void> | null = null;
+  private next: Promise<void> | null = null;
+  private timerArmed = false;
+
+  constructor(
+    private readonly sync: Sync,
+    public settings: ObjectSettings,
+  ) {}
+
+  /** Sends what is queued now, or right after the call in flight; resolves once it is out. */
+  flush(): Promise<void> {
+    if (!this.inflight) return this.send();
+    this.next ??= this.inflight.then(() => {
+      this.next = null;
+      if (this.inflight) return this.flush();
+      return this.waiters.length > 0 || !this.outbox.empty ? this.send() : undefined;
+    });
+    return this.next;
+  }
+
+  /** A fresh snapshot: the call in flight already is one. */
+  refresh(): Promise<void> {
+    return this.inflight ?? this.send();
+  }
+
+  requestPermit(leaseMs: number): Promise<Admission | null> {
+    return new Promise((resolve) => {
+      this.waiters.push({ leaseMs, resolve });
+      void this.flush();
+    });
+  }
+
+  /** Queues an outcome; failures and probe outcomes go at once unless the circuit is open. */
+  report(outcome: Outcome, permitId: string | null, ttlMs: number): Promise<void> {
+    this.outbox.add(outcome, permitId);
+    if (outcome.kind === "rate_limited" && this.snapshot) {
+      const until = Date.now() + (outcome.retryAfterMs ?? 1000);
+      this.snapshot = { ...this.snapshot, coolingUntil: Math.max(this.snapshot.coolingUntil ?? 0, until) };
+    }
+    const open = this.snapshot?.state === "open" || this.snapshot?.state === "forced_open";
+    const urgent = permitId !== null || outcome.kind === "rate_limited" || (outcome.kind === "failure" && !open);
+    return urgent ? this.flush() : this.flushWithin(ttlMs);
+  }
+
+  /** The timer that bounds how long a quiet isolate sits on its reports. */
+  flushWithin(ttlMs: number): Promise<void> {
+    if (this.timerArmed) return Promise.resolve();
+    this.timerArmed = true;
+    return sleep(ttlMs).then(() => {
+      this.timerArmed = false;
+      return this.outbox.empty ? undefined : this.flush();
+    });
+  }
+
+  private send(): Promise<void> {
+    const waiters = this.waiters.splice(0);
+    const report = this.outbox.take();
+    const request: SyncRequest = { settings: this.settings, report, permits: waiters.map((w) => w.leaseMs) };
+    this.inflight = this.call(request)
+      .then(
+        (res) => {
+          this.snapshot = res.snapshot;
+          this.fetchedAt = Date.now();
+          waiters.forEach((w, i) => w.resolve(res.grants[i] ?? null));
+        },
+        (err: unknown) => {
+          if (report) this.outbox.restore(report);
+          const { overloaded } = failureKind(err);
+          const kind = overloaded ? "overloaded" : "error";
+          this.outbox.count(`gateway_breaker_object_errors_total{model="${this.settings.model}",kind="${kind}"}`);
+          log("warn", "breaker_object_unavailable", { model: this.settings.model, kind });
+          for (const w of waiters) w.resolve(null);
+        },
+      )
+      .finally(() => {
+        this.inflight = null;
+      });
+    return this.inflight;
+  }
+
+  /** Retries once, with jitter, only what the runtime marks retryable and not overloaded. */
+  private async call(request: SyncRequest): Promise<SyncResponse> {
+    try {
+      return await this.sync(request);
+    } catch (err) {
+      const { retryable, overloaded } = failureKind(err);
+      if (!retryable || overloaded) throw err;
+      await sleep(10 + Math.random() * 40);
+      return this.sync(request);
+    }
+  }
+}

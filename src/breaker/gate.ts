@@ -1,0 +1,102 @@
+import type { GateDecision, ModelGate } from "../chat/gate";
+import type { ModelConfig } from "../config/resolve";
+import type { Settings } from "../config/settings";
+import type { ModelChannel } from "./channel";
+import type { Admission, BreakerConfig, Outcome } from "./machine";
+import type { ObjectSettings, Snapshot } from "./protocol";
+
+/** The Durable Object's settings for a model, built from the isolate's validated config. */
+export function objectSettings(model: ModelConfig, settings: Settings): ObjectSettings {
+  const config: BreakerConfig = { ...model.breaker, coolingMaxMs: settings.config.retry.maxDelayMs };
+  return { model: model.name, config, alertWebhookUrl: settings.alertWebhookUrl };
+}
+
+type Local = { decided: GateDecision } | { decided: null; stale: boolean };
+
+/**
+ * Admission as DESIGN §2.3 lays it out: CLOSED and OPEN are decided from the isolate's snapshot
+ * with no round trip; only a cold isolate, an open circuit past its wait and HALF_OPEN ask the
+ * Durable Object, which alone hands out probe permits.
+ */
+export class BreakerGate implements ModelGate {
+  constructor(
+    private readonly channel: (model: ModelConfig) => ModelChannel,
+    private readonly settings: Settings,
+    private readonly waitUntil: (work: Promise<unknown>) => void,
+  ) {}
+
+  async admit(model: ModelConfig, stream: boolean): Promise<GateDecision> {
+    const ch = this.channel(model);
+    const ttl = this.settings.config.snapshotTtlMs;
+    const local = this.decideLocally(ch.snapshot, ch.fetchedAt, Date.now());
+    const age = Date.now() - ch.fetchedAt;
+    if (local.decided) {
+      if (age >= ttl) this.waitUntil(ch.refresh());
+      if (!local.decided.admitted) ch.outbox.count(`gateway_local_skips_total{model="${model.name}",reason="${local.decided.reason}"}`);
+      return local.decided;
+    }
+    if (local.stale) {
+      // A closed snapshot past twice its TTL is too old to trust: wait for the refresh.
+      await ch.refresh();
+      const fresh = this.decideLocally(ch.snapshot, ch.fetchedAt, Date.now());
+      if (fresh.decided) return fresh.decided;
+    }
+    const leaseMs = stream ? model.timeouts.streamTotalMs : model.timeouts.requestMs;
+    const grant = await ch.requestPermit(leaseMs + LEASE_MARGIN_MS);
+    return grant ? this.fromGrant(grant, ch.snapshot) : this.fromSnapshot(ch.snapshot);
+  }
+
+  report(model: ModelConfig, permitId: string | null, outcome: Outcome): void {
+    const ch = this.channel(model);
+    this.waitUntil(ch.report(outcome, permitId, this.settings.config.snapshotTtlMs));
+  }
+
+  private decideLocally(s: Snapshot | null, fetchedAt: number, now: number): Local {
+    if (!s) return { decided: null, stale: false };
+    if (s.coolingUntil !== null && s.coolingUntil > now) {
+      return { decided: { admitted: false, reason: "cooling", retryAt: s.coolingUntil, state: s.state } };
+    }
+    switch (s.state) {
+      case "closed": {
+        // Older than 2×TTL, a closed snapshot is not trusted: admit waits for a refresh.
+        return now - fetchedAt < 2 * this.settings.config.snapshotTtlMs
+          ? { decided: { admitted: true, permitId: null, state: "closed" } }
+          : { decided: null, stale: true };
+      }
+      case "open":
+        if (s.nextAttemptAt !== null && s.nextAttemptAt > now) {
+          return { decided: { admitted: false, reason: "open", retryAt: s.nextAttemptAt, state: "open" } };
+        }
+        return { decided: null, stale: false };
+      case "forced_open":
+        if (s.nextAttemptAt === null || s.nextAttemptAt > now) {
+          return { decided: { admitted: false, reason: "forced_open", retryAt: s.nextAttemptAt, state: "forced_open" } };
+        }
+        return { decided: null, stale: false };
+      case "half_open":
+        if (s.recheckAt !== null && s.recheckAt > now) {
+          return { decided: { admitted: false, reason: "half_open_full", retryAt: s.recheckAt, state: "half_open" } };
+        }
+        return { decided: null, stale: false };
+    }
+  }
+
+  private fromGrant(grant: Admission, s: Snapshot | null): GateDecision {
+    const state = s?.state ?? "closed";
+    if (grant.kind === "admitted") return { admitted: true, permitId: grant.permitId, state };
+    return { admitted: false, reason: grant.reason, retryAt: grant.retryAt, state };
+  }
+
+  /**
+   * The Durable Object did not answer: the last snapshot stands (closed admits, open skips). A
+   * half-open circuit skips too, since only the object may hand out probes.
+   */
+  private fromSnapshot(s: Snapshot | null): GateDecision {
+    if (!s || s.state === "closed") return { admitted: true, permitId: null, state: "closed" };
+    if (s.state === "half_open") return { admitted: false, reason: "half_open_full", retryAt: Date.now() + this.settings.config.snapshotTtlMs, state: s.state };
+    return { admitted: false, reason: s.state, retryAt: s.nextAttemptAt, state: s.state };
+  }
+}
+
+/** Extra lease time so a probe that just made its deadline is not counted as lost. */
+const LEASE_MARGIN_MS = 5_000;

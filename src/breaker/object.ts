@@ -1,0 +1,151 @@
+import { DurableObject } from "cloudflare:workers";
+import { log } from "../log";
+import { alertWorthy, postAlert } from "./alerts";
+import { type Admission, Breaker, type BreakerConfig, type BreakerData, type Transition } from "./machine";
+import type { CircuitDetail, ObjectSettings, Report, Snapshot, SyncRequest, SyncResponse, TransitionRecord } from "./protocol";
+
+const HISTORY_LIMIT = 50;
+
+/** Test and demo hook: makes the next calls fail the way a sick Durable Object would. */
+export type ObjectFault = { mode: "throw" | "overloaded"; remaining: number } | null;
+
+/**
+ * One model's circuit, shared by every isolate (DESIGN §3). A thin shell around the pure
+ * Breaker: state loaded once under blockConcurrencyWhile, every transition written to SQLite
+ * before the call returns, one alarm at the earliest pending deadline.
+ */
+export class BreakerObject extends DurableObject<Env> {
+  private breaker: Breaker | null = null;
+  private settings: ObjectSettings | null = null;
+  private saved: BreakerData | undefined;
+  private calls = 0;
+  private fault: ObjectFault = null;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    ctx.blockConcurrencyWhile(async () => {
+      const sql = ctx.storage.sql;
+      sql.exec("CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT, data TEXT, calls INTEGER)");
+      sql.exec("CREATE TABLE IF NOT EXISTS history (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER, from_state TEXT, to_state TEXT, reason TEXT)");
+      sql.exec("CREATE TABLE IF NOT EXISTS series (name TEXT PRIMARY KEY, value REAL NOT NULL)");
+      const row = sql.exec<{ settings: string; data: string; calls: number }>("SELECT settings, data, calls FROM state WHERE id = 1").toArray()[0];
+      if (row) {
+        this.settings = JSON.parse(row.settings);
+        this.saved = JSON.parse(row.data);
+        this.calls = row.calls;
+      }
+    });
+  }
+
+  async sync(req: SyncRequest): Promise<SyncResponse> {
+    this.checkFault();
+    const breaker = this.use(req.settings);
+    this.calls++;
+    const transitions: Transition[] = [...breaker.tick()];
+    if (req.report) this.apply(breaker, req.report, transitions);
+    const grants: Admission[] = [];
+    for (const leaseMs of req.permits) {
+      const { admission, transitions: t } = breaker.acquire(leaseMs);
+      transitions.push(...t);
+      grants.push(admission);
+    }
+    this.commit(transitions);
+    return { snapshot: this.snapshot(breaker), grants };
+  }
+
+  async detail(settings: ObjectSettings): Promise<CircuitDetail> {
+    const breaker = this.use(settings);
+    this.commit(breaker.tick());
+    const transitions = this.ctx.storage.sql
+      .exec<{ at: number; from_state: string; to_state: string; reason: string }>(
+        "SELECT at, from_state, to_state, reason FROM history ORDER BY seq DESC LIMIT ?", HISTORY_LIMIT)
+      .toArray()
+      .map((r) => ({ model: settings.model, at: r.at, from: r.from_state, to: r.to_state, reason: r.reason }) as TransitionRecord);
+    return { ...breaker.view(), model: settings.model, config: settings.config, calls: this.calls, transitions };
+  }
+
+  async reset(settings: ObjectSettings, reason: string | undefined): Promise<CircuitDetail> {
+    const breaker = this.use(settings);
+    this.commit(breaker.reset(reason));
+    return this.detail(settings);
+  }
+
+  async forceOpen(settings: ObjectSettings, reason: string, durationMs: number | null): Promise<CircuitDetail> {
+    const breaker = this.use(settings);
+    this.commit(breaker.forceOpen(reason, durationMs));
+    return this.detail(settings);
+  }
+
+  /** The metric series summed from every isolate's reports. */
+  async series(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    for (const r of this.ctx.storage.sql.exec<{ name: string; value: number }>("SELECT name, value FROM series")) out[r.name] = r.value;
+    return out;
+  }
+
+  async injectFault(fault: ObjectFault): Promise<void> {
+    if (this.env.BREAKER_FAULTS !== "allow" && this.env.DEV_MODE !== "true") throw new Error("fault injection is disabled");
+    this.fault = fault;
+  }
+
+  override async alarm(): Promise<void> {
+    if (!this.settings) return;
+    const breaker = this.use(this.settings);
+    this.commit(breaker.tick());
+  }
+
+  private checkFault(): void {
+    if (!this.fault || this.fault.remaining <= 0) return;
+    this.fault.remaining--;
+    const err = new Error(this.fault.mode === "overloaded" ? "Durable Object is overloaded" : "injected failure");
+    Object.assign(err, this.fault.mode === "overloaded" ? { overloaded: true, retryable: false } : { retryable: true });
+    throw err;
+  }
+
+  /** The caller's settings win: a changed config rebuilds the machine around the same state. */
+  private use(settings: ObjectSettings): Breaker {
+    const changed = JSON.stringify(settings) !== JSON.stringify(this.settings);
+    if (this.breaker && !changed) return this.breaker;
+    const data = this.breaker?.toJSON() ?? this.saved;
+    this.settings = settings;
+    this.breaker = new Breaker(settings.config satisfies BreakerConfig, Date.now, () => crypto.randomUUID(), data);
+    return this.breaker;
+  }
+
+  private apply(breaker: Breaker, report: Report, out: Transition[]): void {
+    for (const run of report.outcomes) {
+      for (let i = 0; i < run.n; i++) out.push(...breaker.record(run.outcome, run.permitId));
+    }
+    const sql = this.ctx.storage.sql;
+    for (const [name, value] of Object.entries(report.deltas)) {
+      sql.exec("INSERT INTO series (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", name, value);
+    }
+  }
+
+  /** Persists before the reply leaves (SQLite writes are synchronous behind the output gate). */
+  private commit(transitions: Transition[]): void {
+    const breaker = this.breaker;
+    const settings = this.settings;
+    if (!breaker || !settings) return;
+    const sql = this.ctx.storage.sql;
+    sql.exec("INSERT OR REPLACE INTO state (id, settings, data, calls) VALUES (1, ?, ?, ?)", JSON.stringify(settings), JSON.stringify(breaker.toJSON()), this.calls);
+    for (const t of transitions) {
+      const record: TransitionRecord = { ...t, model: settings.model };
+      sql.exec("INSERT INTO history (at, from_state, to_state, reason) VALUES (?, ?, ?, ?)", t.at, t.from, t.to, t.reason);
+      const series = `gateway_circuit_transitions_total{model="${settings.model}",from="${t.from}",to="${t.to}"}`;
+      sql.exec("INSERT INTO series (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", series);
+      log("info", "circuit_transition", { ...record });
+      if (settings.alertWebhookUrl && alertWorthy(record)) this.ctx.waitUntil(postAlert(settings.alertWebhookUrl, record));
+    }
+    if (transitions.length > 0) sql.exec("DELETE FROM history WHERE seq <= (SELECT MAX(seq) FROM history) - ?", HISTORY_LIMIT);
+    const deadline = breaker.nextDeadline();
+    if (deadline === null) this.ctx.storage.deleteAlarm();
+    else this.ctx.storage.setAlarm(deadline);
+  }
+
+  private snapshot(breaker: Breaker): Snapshot {
+    const v = breaker.view();
+    const full = v.state === "half_open" && v.halfOpenInFlight >= (this.settings?.config.halfOpenMaxCalls ?? 1);
+    return { state: v.state, nextAttemptAt: v.nextAttemptAt, coolingUntil: v.coolingUntil, recheckAt: full ? breaker.nextDeadline() : null };
+  }
+}

@@ -1,0 +1,54 @@
+import type { Outcome } from "./machine";
+import type { OutcomeRun, Report } from "./protocol";
+
+function sameOutcome(a: Outcome, b: Outcome): boolean {
+  if (a.kind !== b.kind) return false;
+  if (a.kind === "failure" && b.kind === "failure") return a.reason === b.reason;
+  if (a.kind === "rate_limited" && b.kind === "rate_limited") return a.retryAfterMs === b.retryAfterMs;
+  return true;
+}
+
+/**
+ * Outcomes and metric deltas waiting to reach a model's Durable Object. Order is kept (the
+ * consecutive-failure rule depends on it) and equal neighbours are merged into runs.
+ */
+export class Outbox {
+  private runs: OutcomeRun[] = [];
+  private deltas: Record<string, number> = {};
+  private size = 0;
+
+  add(outcome: Outcome, permitId: string | null): void {
+    const last = this.runs.at(-1);
+    if (permitId === null && last && last.permitId === null && sameOutcome(last.outcome, outcome)) last.n++;
+    else this.runs.push({ outcome, n: 1, permitId });
+    this.size++;
+  }
+
+  count(series: string, amount = 1): void {
+    if (!(series in this.deltas)) this.size++;
+    this.deltas[series] = (this.deltas[series] ?? 0) + amount;
+  }
+
+  get empty(): boolean {
+    return this.size === 0;
+  }
+
+  take(): Report | null {
+    if (this.empty) return null;
+    const report = { outcomes: this.runs, deltas: this.deltas };
+    this.runs = [];
+    this.deltas = {};
+    this.size = 0;
+    return report;
+  }
+
+  /** Puts back a report whose delivery failed, ahead of anything queued since. */
+  restore(report: Report): void {
+    const later = this.runs;
+    this.runs = [];
+    for (const run of [...report.outcomes, ...later]) {
+      for (let i = 0; i < run.n; i++) this.add(run.outcome, run.permitId);
+    }
+    for (const [series, amount] of Object.entries(report.deltas)) this.count(series, amount);
+  }
+}

@@ -1,0 +1,197 @@
+import type { CircuitState, Outcome } from "../breaker/machine";
+import type { ModelConfig } from "../config/resolve";
+import type { Settings } from "../config/settings";
+import { renderError } from "../errors";
+import { log } from "../log";
+import { attempt } from "../upstream/attempt";
+import { type UpstreamFailure, isTransient } from "../upstream/failure";
+import type { KeyRing } from "../upstream/keys";
+import type { AttemptEnd, StreamObserver, UpstreamFetch } from "../upstream/types";
+import { answerResponse } from "./answer";
+import { type RequestedFate, exhaustedError, relayedClientError } from "./exhausted";
+import type { ModelGate } from "./gate";
+import type { Step } from "./plan";
+import type { ChatRequest } from "./schema";
+
+/** Records an answer as it passes and stores it once complete (the KV cache implements it). */
+export interface AnswerRecorder extends StreamObserver {
+  finish(end: AttemptEnd): Promise<void>;
+}
+
+export interface ChainCache {
+  /** A cached answer of `model`, ready to send, or null. */
+  lookup(model: ModelConfig, circuit: CircuitState): Promise<Response | null>;
+  /** Null when this answer must not be cached (no-store, opted out). */
+  recorder(model: ModelConfig, stream: boolean): AnswerRecorder | null;
+}
+
+export interface ChainContext {
+  settings: Settings;
+  request: ChatRequest;
+  steps: Step[];
+  requestId: string;
+  clientSignal: AbortSignal | undefined;
+  waitUntil: (work: Promise<unknown>) => void;
+  gate: ModelGate;
+  keys: KeyRing;
+  fetch: UpstreamFetch;
+  cache: ChainCache | null;
+}
+
+type StepResult =
+  | { kind: "answered"; response: Response }
+  | { kind: "rejected"; failure: UpstreamFailure }
+  | { kind: "client_gone" }
+  | { kind: "over"; fate: RequestedFate; retryAt: number | null };
+
+/** Shared by every step of one request: DESIGN §2.2's one deadline and one attempt budget. */
+interface Budget {
+  deadlineAt: number;
+  attemptsLeft: number;
+  attempts: number;
+  circuit: CircuitState;
+}
+
+export function outcomeOf(f: UpstreamFailure): Outcome {
+  switch (f.kind) {
+    case "rate_limited":
+      return { kind: "rate_limited", retryAfterMs: f.retryAfterMs };
+    case "client_abort":
+      return { kind: "client_abort" };
+    case "client_error":
+    case "auth":
+      return { kind: "ignored" };
+    default:
+      return { kind: "failure", reason: f.kind };
+  }
+}
+
+function upstreamBody(request: ChatRequest, model: string, stream: boolean): string {
+  const body: Record<string, unknown> = { ...request, model };
+  // Token accounting needs usage on streams too; the usage-only chunk is dropped unless asked for.
+  if (stream) body.stream_options = { ...request.stream_options, include_usage: true };
+  return JSON.stringify(body);
+}
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+async function runModelStep(ctx: ChainContext, step: Extract<Step, { kind: "model" }>, budget: Budget): Promise<StepResult> {
+  const { model } = step;
+  const { retry } = ctx.settings.config;
+  const stream = ctx.request.stream === true;
+  const { keys } = ctx;
+  const body = upstreamBody(ctx.request, model.name, stream);
+  let fate: RequestedFate = { kind: "deadline" };
+  let retries = 0;
+  let firstDecision = true;
+  for (;;) {
+    if (budget.attemptsLeft <= 0 || Date.now() >= budget.deadlineAt) return { kind: "over", fate, retryAt: null };
+    const decision = await ctx.gate.admit(model, stream);
+    if (step.requested && firstDecision) budget.circuit = decision.state;
+    firstDecision = false;
+    if (!decision.admitted) return { kind: "over", fate: { kind: "skipped", reason: decision.reason }, retryAt: decision.retryAt };
+    const key = ctx.settings.simulatedUpstream ? "dev-simulated-upstream" : keys.pick(model.name, Date.now());
+    if (key === null) {
+      ctx.gate.report(model, decision.permitId, { kind: "ignored" });
+      return { kind: "over", fate: { kind: "no_key" }, retryAt: null };
+    }
+    budget.attemptsLeft--;
+    budget.attempts++;
+    const recorder = ctx.cache?.recorder(model, stream) ?? null;
+    const result = await attempt({
+      fetch: ctx.fetch,
+      baseUrl: ctx.settings.baseUrl,
+      key,
+      body,
+      stream,
+      clientWantsUsage: ctx.request.stream_options?.include_usage === true,
+      timeouts: model.timeouts,
+      deadlineAt: budget.deadlineAt,
+      clientSignal: ctx.clientSignal,
+      requestId: ctx.requestId,
+      observer: recorder ?? undefined,
+      secrets: ctx.settings.upstreamKeys,
+    });
+    if (result.kind === "committed") {
+      ctx.waitUntil(
+        result.end.then(async (end) => {
+          ctx.gate.report(model, decision.permitId, end.failure ? outcomeOf(end.failure) : { kind: "success" });
+          if (end.failure && end.failure.kind !== "client_abort") {
+            log("warn", "stream_failed_after_commit", { requestId: ctx.requestId, model: model.name, kind: end.failure.kind });
+          }
+          if (end.outcome === "success") await recorder?.finish(end);
+        }),
+      );
+      const headers = { model: model.name, source: "upstream" as const, circuit: budget.circuit };
+      return { kind: "answered", response: answerResponse(result.body, result.contentType, headers) };
+    }
+    const f = result.failure;
+    ctx.gate.report(model, decision.permitId, outcomeOf(f));
+    log("warn", "upstream_attempt_failed", { requestId: ctx.requestId, model: model.name, kind: f.kind, status: f.status });
+    fate = { kind: "failed", failure: f };
+    if (f.kind === "client_abort") return { kind: "client_gone" };
+    if (f.kind === "client_error") return { kind: "rejected", failure: f };
+    if (f.kind === "rate_limited") {
+      const waitMs = Math.min(f.retryAfterMs ?? 1000, retry.maxDelayMs);
+      return { kind: "over", fate, retryAt: Date.now() + waitMs };
+    }
+    if (f.kind === "auth") {
+      const rejection = await keys.setAside(key, f.status === 403 ? 403 : 401, model.name, Date.now());
+      log("error", "upstream_key_rejected", { ...rejection });
+      continue;
+    }
+    if (!isTransient(f) || decision.permitId !== null || retries >= retry.maxRetries) return { kind: "over", fate, retryAt: null };
+    retries++;
+    const backoff = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (retries - 1));
+    const left = budget.deadlineAt - Date.now();
+    if (backoff >= left) return { kind: "over", fate, retryAt: null };
+    await sleep(backoff);
+    if (ctx.clientSignal?.aborted) return { kind: "client_gone" };
+  }
+}
+
+const clientGone = () => new Response(null, { status: 499 });
+
+/**
+ * Walks the chain of DESIGN §2: each step serves the request transparently when the one before
+ * failed before commit; when all are spent, the requested model's fate decides the answer.
+ */
+export async function runChain(ctx: ChainContext): Promise<Response> {
+  const requested = ctx.steps[0];
+  if (!requested || requested.kind !== "model") throw new Error("a chain starts with the requested model");
+  const budget: Budget = {
+    deadlineAt: Date.now() + requested.model.timeouts.deadlineMs,
+    attemptsLeft: ctx.settings.config.retry.maxAttempts,
+    attempts: 0,
+    circuit: "closed",
+  };
+  let requestedFate: RequestedFate | null = null;
+  let soonest: number | null = null;
+  let stepsTaken = 0;
+  for (const step of ctx.steps) {
+    stepsTaken++;
+    if (step.kind === "cache") {
+      const hit = await ctx.cache?.lookup(step.model, budget.circuit);
+      if (hit) return hit;
+      continue;
+    }
+    const result = await runModelStep(ctx, step, budget);
+    if (result.kind === "answered") return result.response;
+    if (result.kind === "client_gone") return clientGone();
+    if (result.kind === "rejected") {
+      if (step.requested) return renderError(relayedClientError(result.failure));
+      log("warn", "fallback_rejected_request", { requestId: ctx.requestId, model: step.model.name, status: result.failure.status });
+      continue;
+    }
+    if (step.requested) requestedFate = result.fate;
+    if (result.retryAt !== null) soonest = soonest === null ? result.retryAt : Math.min(soonest, result.retryAt);
+  }
+  const err = exhaustedError(
+    { fate: requestedFate ?? { kind: "deadline" }, soonestRetryAt: soonest, retried: budget.attempts > 1 || stepsTaken > 1 },
+    Date.now(),
+  );
+  const response = renderError(err);
+  response.headers.set("x-gateway-model", requested.model.name);
+  response.headers.set("x-gateway-circuit", budget.circuit);
+  return response;
+}

@@ -1,0 +1,150 @@
+import type { z } from "zod";
+import {
+  type BreakerSettings,
+  type GatewayConfigInput,
+  type TenantLimits,
+  type Timeouts,
+  gatewayConfigSchema,
+} from "./schema";
+
+/** The defaults of DESIGN §7, applied once so the rest of the gateway reads plain values. */
+const DEFAULT_BREAKER: BreakerSettings = {
+  trip: "consecutive",
+  failureThreshold: 5,
+  failureRateThreshold: 0.5,
+  minimumCalls: 20,
+  windowMs: 30_000,
+  successThreshold: 2,
+  openTimeoutMs: 60_000,
+  halfOpenMaxCalls: 3,
+};
+const DEFAULT_TIMEOUTS: Timeouts = {
+  requestMs: 30_000,
+  streamIdleMs: 30_000,
+  streamTotalMs: 120_000,
+  deadlineMs: 60_000,
+};
+const DEFAULT_MODELS: NonNullable<GatewayConfigInput["models"]> = {
+  "gpt-4.1": { fallbacks: ["deepseek-v3.2"], priceUsdPerMTok: 8.0 },
+  "claude-sonnet-4.5": {
+    fallbacks: ["gpt-4.1", "deepseek-v3.2"],
+    priceUsdPerMTok: 15.0,
+    breaker: { failureThreshold: 3 },
+  },
+  "gemini-2.5-flash": { fallbacks: ["deepseek-v3.2"], priceUsdPerMTok: 2.5 },
+  "deepseek-v3.2": { fallbacks: [], priceUsdPerMTok: 0.42 },
+};
+const DEFAULT_TENANT: TenantLimits = {
+  requestsPerMinute: 600,
+  dailyBudgetUsd: null,
+  models: null,
+  maxTokens: null,
+};
+
+export type FallbackStep = "cache" | "models";
+
+export interface ModelConfig {
+  name: string;
+  fallbacks: string[];
+  price: { input: number; output: number };
+  breaker: BreakerSettings;
+  timeouts: Timeouts;
+  cacheEnabled: boolean;
+}
+
+export interface GatewayConfig {
+  models: ReadonlyMap<string, ModelConfig>;
+  fallbackOrder: FallbackStep[];
+  cache: { enabled: boolean; ttlSeconds: number; maxEntryBytes: number; disabledTenants: ReadonlySet<string> };
+  retry: { maxRetries: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  limits: { maxBodyBytes: number };
+  tenants: { default: TenantLimits; ip: { requestsPerMinute: number | null }; named: Record<string, TenantLimits> };
+  snapshotTtlMs: number;
+}
+
+/** A config problem, named by its path (`GATEWAY_CONFIG.models.gpt-4.1.fallbacks[0]`). */
+export interface ConfigProblem {
+  path: string;
+  message: string;
+}
+
+export function formatPath(root: string, path: readonly PropertyKey[]): string {
+  let out = root;
+  for (const key of path) out += typeof key === "number" ? `[${key}]` : `.${String(key)}`;
+  return out;
+}
+
+function firstIssue(error: z.ZodError, root: string): ConfigProblem {
+  const issue = error.issues[0];
+  if (!issue) return { path: root, message: "invalid" };
+  const path =
+    issue.code === "unrecognized_keys" ? formatPath(root, [...issue.path, issue.keys[0] ?? ""]) : formatPath(root, issue.path);
+  const message = issue.code === "unrecognized_keys" ? "unknown setting" : issue.message;
+  return { path, message };
+}
+
+export function resolveConfig(raw: unknown): { ok: true; config: GatewayConfig } | { ok: false; problem: ConfigProblem } {
+  const parsed = gatewayConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) return { ok: false, problem: firstIssue(parsed.error, "GATEWAY_CONFIG") };
+  const input = parsed.data;
+
+  const breaker = { ...DEFAULT_BREAKER, ...input.breaker };
+  const timeouts = { ...DEFAULT_TIMEOUTS, ...input.timeouts };
+  const modelInputs = input.models ?? DEFAULT_MODELS;
+  const models = new Map<string, ModelConfig>();
+  for (const [name, m] of Object.entries(modelInputs)) {
+    const price = m.priceUsdPerMTok ?? 0;
+    models.set(name, {
+      name,
+      fallbacks: m.fallbacks ?? [],
+      price: typeof price === "number" ? { input: price, output: price } : price,
+      breaker: { ...breaker, ...m.breaker },
+      timeouts: { ...timeouts, ...m.timeouts },
+      cacheEnabled: m.cache?.enabled ?? true,
+    });
+  }
+  for (const model of models.values()) {
+    for (const [i, fallback] of model.fallbacks.entries()) {
+      const path = `GATEWAY_CONFIG.models.${model.name}.fallbacks[${i}]`;
+      if (!models.has(fallback)) return { ok: false, problem: { path, message: `"${fallback}" is not a configured model` } };
+      if (fallback === model.name) return { ok: false, problem: { path, message: "a model cannot fall back to itself" } };
+    }
+  }
+  const fallbackOrder = input.fallbackOrder ?? ["cache", "models"];
+  if (new Set(fallbackOrder).size !== fallbackOrder.length) {
+    return { ok: false, problem: { path: "GATEWAY_CONFIG.fallbackOrder", message: "steps must not repeat" } };
+  }
+  const named: Record<string, TenantLimits> = {};
+  const defaultTenant = { ...DEFAULT_TENANT, ...input.tenants?.default };
+  for (const [name, limits] of Object.entries(input.tenants ?? {})) {
+    if (name === "default" || name === "ip") continue;
+    for (const [i, m] of (limits.models ?? []).entries()) {
+      if (!models.has(m)) {
+        return { ok: false, problem: { path: `GATEWAY_CONFIG.tenants.${name}.models[${i}]`, message: `"${m}" is not a configured model` } };
+      }
+    }
+    named[name] = { ...defaultTenant, ...limits };
+  }
+  const cacheTenants = input.cache?.tenants ?? {};
+  return {
+    ok: true,
+    config: {
+      models,
+      fallbackOrder,
+      cache: {
+        enabled: input.cache?.enabled ?? true,
+        ttlSeconds: input.cache?.ttlSeconds ?? 86_400,
+        maxEntryBytes: input.cache?.maxEntryBytes ?? 1_048_576,
+        disabledTenants: new Set(Object.keys(cacheTenants).filter((t) => cacheTenants[t]?.enabled === false)),
+      },
+      retry: { maxRetries: 1, maxAttempts: 4, baseDelayMs: 250, maxDelayMs: 60_000, ...input.retry },
+      limits: { maxBodyBytes: input.limits?.maxBodyBytes ?? 8_388_608 },
+      tenants: {
+        default: defaultTenant,
+        ip: { requestsPerMinute: input.tenants?.ip?.requestsPerMinute ?? 120 },
+        named,
+      },
+      snapshotTtlMs: input.snapshotTtlMs ?? 1000,
+    },
+  };
+}

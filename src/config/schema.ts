@@ -1,0 +1,84 @@
+import { z } from "zod";
+
+/**
+ * GATEWAY_CONFIG as DESIGN §7 defines it. Every key is optional in the input; `resolveConfig`
+ * (defaults.ts) fills DESIGN's defaults. Objects are strict so a misspelt key is an error that
+ * names it rather than a setting silently ignored.
+ */
+const positiveInt = z.int().min(1);
+const ms = z.int().min(1);
+
+export const breakerSchema = z.strictObject({
+  trip: z.enum(["consecutive", "rate"]),
+  failureThreshold: positiveInt,
+  failureRateThreshold: z.number().gt(0).max(1),
+  minimumCalls: positiveInt,
+  windowMs: ms,
+  successThreshold: positiveInt,
+  openTimeoutMs: ms,
+  halfOpenMaxCalls: positiveInt,
+});
+
+export const timeoutsSchema = z.strictObject({
+  requestMs: ms,
+  streamIdleMs: ms,
+  streamTotalMs: ms,
+  deadlineMs: ms,
+});
+
+const price = z.union([
+  z.number().min(0),
+  z.strictObject({ input: z.number().min(0), output: z.number().min(0) }),
+]);
+
+const modelSchema = z.strictObject({
+  fallbacks: z.array(z.string().min(1)).optional(),
+  priceUsdPerMTok: price.optional(),
+  breaker: breakerSchema.partial().optional(),
+  timeouts: timeoutsSchema.partial().optional(),
+  cache: z.strictObject({ enabled: z.boolean() }).partial().optional(),
+});
+
+const tenantLimits = z.strictObject({
+  requestsPerMinute: positiveInt.nullable(),
+  dailyBudgetUsd: z.number().min(0).nullable(),
+  models: z.array(z.string().min(1)).nullable(),
+  maxTokens: positiveInt.nullable(),
+});
+
+export const tenantNamePattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+export const gatewayConfigSchema = z.strictObject({
+  breaker: breakerSchema.partial().optional(),
+  models: z.record(z.string().min(1).max(128), modelSchema).optional(),
+  fallbackOrder: z.array(z.enum(["cache", "models"])).max(2).optional(),
+  cache: z
+    .strictObject({
+      enabled: z.boolean(),
+      ttlSeconds: z.int().min(60),
+      maxEntryBytes: positiveInt,
+      tenants: z.record(z.string(), z.strictObject({ enabled: z.boolean() })),
+    })
+    .partial()
+    .optional(),
+  timeouts: timeoutsSchema.partial().optional(),
+  retry: z
+    .strictObject({
+      maxRetries: z.int().min(0).max(10),
+      maxAttempts: positiveInt.max(20),
+      baseDelayMs: z.int().min(0),
+      maxDelayMs: ms,
+    })
+    .partial()
+    .optional(),
+  limits: z.strictObject({ maxBodyBytes: positiveInt }).partial().optional(),
+  tenants: z
+    .record(z.string(), tenantLimits.partial())
+    .optional(),
+  snapshotTtlMs: z.int().min(10).optional(),
+});
+
+export type GatewayConfigInput = z.infer<typeof gatewayConfigSchema>;
+export type BreakerSettings = z.infer<typeof breakerSchema>;
+export type Timeouts = z.infer<typeof timeoutsSchema>;
+export type TenantLimits = z.infer<typeof tenantLimits>;

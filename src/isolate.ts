@@ -1,0 +1,32 @@
+import { ModelChannel } from "./breaker/channel";
+import { objectSettings } from "./breaker/gate";
+import type { ModelConfig } from "./config/resolve";
+import type { Settings } from "./config/settings";
+import { KeyRing } from "./upstream/keys";
+
+/**
+ * What one isolate remembers between requests: circuit snapshots and outboxes, which keys are
+ * set aside. A gateway instance owns one, so a test can run two "isolates" side by side.
+ */
+export class Isolate {
+  private readonly channels = new Map<string, ModelChannel>();
+  private ring: KeyRing | null = null;
+
+  channel(env: Env, model: ModelConfig, settings: Settings): ModelChannel {
+    const wanted = objectSettings(model, settings);
+    let ch = this.channels.get(model.name);
+    if (!ch) {
+      // A fresh stub per call: one that threw may be broken for good.
+      ch = new ModelChannel((req) => env.BREAKERS.getByName(model.name).sync(req), wanted);
+      this.channels.set(model.name, ch);
+    } else {
+      ch.settings = wanted;
+    }
+    return ch;
+  }
+
+  keys(keys: readonly string[]): KeyRing {
+    if (!this.ring || this.ring.keys.join(",") !== keys.join(",")) this.ring = new KeyRing(keys);
+    return this.ring;
+  }
+}

@@ -1,0 +1,44 @@
+import type { UpstreamFailure } from "./failure";
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens?: number;
+}
+
+/** A `chat.completion` as the upstream answered it; only the fields the gateway reads are typed. */
+export interface ChatCompletion {
+  id: string;
+  object: "chat.completion";
+  created: number;
+  model: string;
+  choices: Array<{ index: number; message: Record<string, unknown>; finish_reason: string | null }>;
+  usage?: Usage | null;
+  [field: string]: unknown;
+}
+
+export interface ChatCompletionChunk {
+  id: string;
+  object: "chat.completion.chunk";
+  created: number;
+  model: string;
+  choices: Array<{ index: number; delta: Record<string, unknown>; finish_reason: string | null }>;
+  usage?: Usage | null;
+  [field: string]: unknown;
+}
+
+/** Sees a streamed answer's chunks as they pass (the cache assembles answers this way). */
+export interface StreamObserver {
+  onChunk(chunk: ChatCompletionChunk): void;
+}
+
+/** How a committed answer ended: known only once its last byte went out. */
+export interface AttemptEnd {
+  outcome: "success" | "failure" | "client_abort";
+  failure: UpstreamFailure | null;
+  usage: Usage | null;
+  /** The whole answer of a non-streamed success (a streamed one is seen through the observer). */
+  completion: ChatCompletion | null;
+}
+
+export type UpstreamFetch = (request: Request) => Promise<Response>;

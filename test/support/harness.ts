@@ -1,0 +1,115 @@
+import { createExecutionContext, waitOnExecutionContext } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { inject } from "vitest";
+import { createGateway } from "../../src/index";
+
+export const UPSTREAM_KEY = "sk-test-primary-0000000000000000";
+export const WEB_KEY = "gk-web-1111";
+export const IOS_KEY = "gk-ios-2222";
+
+const port = () => inject("upstreamPort");
+
+/** A fault switchboard and request log of its own, on the shared fake upstream server. */
+export class Upstream {
+  readonly ns = `t${crypto.randomUUID().slice(0, 8)}`;
+  get base(): string {
+    return `http://127.0.0.1:${port()}/ns/${this.ns}/v1`;
+  }
+  get webhook(): string {
+    return `http://127.0.0.1:${port()}/ns/${this.ns}/__fake/webhook`;
+  }
+  private url(path: string) {
+    return `http://127.0.0.1:${port()}/ns/${this.ns}/__fake/${path}`;
+  }
+  async fault(...faults: Record<string, unknown>[]): Promise<void> {
+    const res = await fetch(this.url("faults"), { method: "POST", body: JSON.stringify({ faults }) });
+    if (!res.ok) throw new Error(`fault rejected: ${await res.text()}`);
+  }
+  async clearFaults(): Promise<void> {
+    await (await fetch(this.url("faults"), { method: "DELETE" })).body?.cancel();
+  }
+  async stats(): Promise<{
+    requests: { model: string; stream: boolean; keyFingerprint: string; aborted: boolean; completed: boolean; body: Record<string, unknown> }[];
+    inFlight: Record<string, number>;
+    maxInFlight: Record<string, number>;
+  }> {
+    return (await fetch(this.url("stats"))).json();
+  }
+  async calls(model?: string): Promise<number> {
+    const s = await this.stats();
+    return s.requests.filter((r) => model === undefined || r.model === model).length;
+  }
+  async alerts(): Promise<Record<string, unknown>[]> {
+    return ((await (await fetch(this.url("webhook"))).json()) as { received: Record<string, unknown>[] }).received;
+  }
+}
+
+/** A model name of its own, so each test has its own circuit (the fake answers `gpt-4.1-*`). */
+export function uniqueModel(base = "gpt-4.1"): string {
+  return `${base}-${crypto.randomUUID().slice(0, 8)}`;
+}
+
+export interface GatewayUnderTest {
+  env: Env;
+  fetch(input: string | Request, init?: RequestInit): Promise<Response>;
+  /** Waits for the background work (reports, cache writes) of every request made so far. */
+  settle(): Promise<void>;
+}
+
+/**
+ * One gateway "isolate" over the real Durable Objects and KV, with env overrides. Two of these
+ * share storage but no memory, as two isolates do.
+ */
+export function gateway(upstream: Upstream, overrides: Partial<Record<keyof Env, unknown>> & { config?: unknown } = {}): GatewayUnderTest {
+  const { config = {}, ...vars } = overrides;
+  // A short snapshot TTL keeps each test's background report flush (≤ TTL) quick to settle.
+  const withTtl = { snapshotTtlMs: 50, ...(config as Record<string, unknown>) };
+  const testEnv = {
+    ...env,
+    HOLYSHEEP_BASE_URL: upstream.base,
+    GATEWAY_CONFIG: JSON.stringify(withTtl),
+    ...vars,
+  } as Env;
+  const handler = createGateway();
+  const pending: ExecutionContext[] = [];
+  return {
+    env: testEnv,
+    async fetch(input, init) {
+      const request = typeof input === "string" ? new Request(new URL(input, "http://gateway.test"), init) : input;
+      const ctx = createExecutionContext();
+      pending.push(ctx);
+      const fetchHandler = handler.fetch;
+      if (!fetchHandler) throw new Error("no fetch handler");
+      return fetchHandler(request as Request<unknown, IncomingRequestCfProperties>, testEnv, ctx);
+    },
+    async settle() {
+      await Promise.all(pending.splice(0).map((ctx) => waitOnExecutionContext(ctx)));
+    },
+  };
+}
+
+export function chatBody(model: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { model, messages: [{ role: "user", content: "hi there" }], ...extra };
+}
+
+export function chat(gw: GatewayUnderTest, body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return gw.fetch("/v1/chat/completions", {
+    method: "POST",
+    headers: { authorization: `Bearer ${WEB_KEY}`, "content-type": "application/json", ...headers },
+    body: typeof body === "string" ? body : JSON.stringify(body),
+  });
+}
+
+/** The `data:` payloads of an SSE body, in order. */
+export function sseData(text: string): string[] {
+  return text
+    .split("\n\n")
+    .map((e) => e.trim())
+    .filter((e) => e.startsWith("data:"))
+    .map((e) => e.replace(/^data: ?/, ""));
+}
+
+/** A config whose models are the given names, each falling back to the next ones listed. */
+export function modelsConfig(models: Record<string, { fallbacks?: string[]; breaker?: Record<string, unknown>; timeouts?: Record<string, unknown> }>, extra: Record<string, unknown> = {}) {
+  return { models, ...extra };
+}
