@@ -17,13 +17,15 @@ function setup(overrides: Partial<BreakerConfig> = {}) {
   return { clock, b };
 }
 
-function trip(b: Breaker): void {
-  for (let i = 0; i < BASE.failureThreshold; i++) b.record(F);
+/** A circuit just opened by three failures at T0. */
+function opened(overrides: Partial<BreakerConfig> = {}) {
+  const s = setup(overrides);
+  [F, F, F].forEach((o) => s.b.record(o));
+  return s;
 }
 
 function halfOpen(overrides: Partial<BreakerConfig> = {}) {
-  const s = setup(overrides);
-  trip(s.b);
+  const s = opened(overrides);
   s.clock.now += BASE.openTimeoutMs;
   s.b.tick();
   return s;
@@ -44,9 +46,7 @@ describe("closed", () => {
 
   it("opens when the consecutive rule fires", () => {
     const { b } = setup();
-    expect(b.record(F)).toEqual([]);
-    expect(b.record(F)).toEqual([]);
-    expect(b.view().consecutiveFailures).toBe(2);
+    expect([b.record(F), b.record(F), b.view().consecutiveFailures]).toEqual([[], [], 2]);
     expect(b.record(F)).toEqual([{ from: "closed", to: "open", reason: "failure_threshold", at: T0 }]);
     expect(b.view()).toMatchObject({ state: "open", openedAt: T0, nextAttemptAt: T0 + 60_000, consecutiveFailures: 0 });
     expect(b.view().lifetime).toMatchObject({ failures: 3, opens: 1 });
@@ -67,19 +67,16 @@ describe("closed", () => {
 
 describe("open", () => {
   it("admits nothing, and rejections are not failures", () => {
-    const { b } = setup();
-    trip(b);
+    const { b } = opened();
     const before = b.view();
-    for (let i = 0; i < 20; i++) {
-      expect(b.acquire(1000)).toEqual({ admission: { kind: "rejected", reason: "open", retryAt: T0 + 60_000 }, transitions: [] });
-    }
+    const rejected = { admission: { kind: "rejected", reason: "open", retryAt: T0 + 60_000 }, transitions: [] };
+    for (let i = 0; i < 20; i++) expect(b.acquire(1000)).toEqual(rejected);
     expect(b.view()).toEqual(before);
     expect(b.nextDeadline()).toBe(T0 + 60_000);
   });
 
   it("goes half_open lazily once openTimeoutMs passed, on the next acquire", () => {
-    const { clock, b } = setup();
-    trip(b);
+    const { clock, b } = opened();
     clock.now += 59_999;
     expect(b.acquire(1000).admission.kind).toBe("rejected");
     clock.now += 1;
@@ -90,19 +87,9 @@ describe("open", () => {
   });
 
   it("goes half_open from tick() (the alarm) after a large clock jump", () => {
-    const { clock, b } = setup();
-    trip(b);
+    const { clock, b } = opened();
     clock.now += 10 * 86_400_000;
-    expect(b.tick()).toEqual([{ from: "open", to: "half_open", reason: "open_timeout", at: clock.now }]);
-    expect(b.tick()).toEqual([]);
-  });
-
-  it("counts late outcomes without a permit in lifetime counters only", () => {
-    const { b } = setup();
-    trip(b);
-    const before = b.view();
-    for (const o of [S, S, F, { kind: "ignored" }] as const) expect(b.record(o)).toEqual([]);
-    expect(b.view()).toEqual({ ...before, lifetime: { ...before.lifetime, successes: 2, failures: 4, ignored: 1 } });
+    expect([b.tick(), b.tick()]).toEqual([[{ from: "open", to: "half_open", reason: "open_timeout", at: clock.now }], []]);
   });
 });
 
@@ -156,28 +143,26 @@ describe("half_open", () => {
     clock.now += 2_000;
     b.tick();
     const before = b.view();
-    expect(b.record(F, late)).toEqual([]);
-    expect(b.record(S, late)).toEqual([]);
-    expect(b.record(S, "never-issued")).toEqual([]);
+    expect([b.record(F, late), b.record(S, late), b.record(S, "never-issued")]).toEqual([[], [], []]);
     expect(b.view()).toEqual({ ...before, lifetime: { ...before.lifetime, droppedReports: 3 } });
   });
 
   it("releases a lease without counting on client_abort, ignored or rate_limited", () => {
     const { clock, b } = halfOpen({ halfOpenMaxCalls: 3 });
-    const ids = [permit(b), permit(b), permit(b)];
-    b.record({ kind: "client_abort" }, ids[0]);
-    b.record({ kind: "ignored" }, ids[1]);
-    b.record(R(500), ids[2]);
+    const outcomes: Outcome[] = [{ kind: "client_abort" }, { kind: "ignored" }, R(500)];
+    for (const [o, id] of outcomes.map((o) => [o, permit(b)] as const)) b.record(o, id);
     expect(b.view()).toMatchObject({ state: "half_open", halfOpenInFlight: 0, halfOpenSuccesses: 0, coolingUntil: clock.now + 500 });
     expect(b.view().lifetime).toMatchObject({ clientAborts: 1, ignored: 1, rateLimited: 1, droppedReports: 0 });
   });
+});
 
-  it("ignores outcomes without a permit, except in the lifetime counters", () => {
-    const { b } = halfOpen();
-    b.record(S);
-    b.record(F);
-    expect(b.view()).toMatchObject({ state: "half_open", halfOpenSuccesses: 0, lifetime: { successes: 1, failures: 4 } });
-  });
+it.each([["open", opened], ["half_open", halfOpen]] as const)("late outcomes without a permit only count (%s)", (state, make) => {
+  const { b } = make();
+  const before = b.view();
+  for (const o of [S, S, F, { kind: "ignored" }] as const) expect(b.record(o)).toEqual([]);
+  const { successes, failures, ignored } = before.lifetime;
+  const lifetime = { ...before.lifetime, successes: successes + 2, failures: failures + 1, ignored: ignored + 1 };
+  expect(b.view()).toEqual({ ...before, state, lifetime });
 });
 
 describe("forced_open", () => {
@@ -239,8 +224,7 @@ describe("reset", () => {
 
   it("on a closed circuit clears its failure count and is recorded", () => {
     const { clock, b } = setup();
-    b.record(F);
-    b.record(F);
+    [F, F].forEach((o) => b.record(o));
     expect(b.reset()).toEqual([{ from: "closed", to: "closed", reason: "reset", at: clock.now }]);
     expect(b.record(F)).toEqual([]);
     expect(b.view()).toMatchObject({ state: "closed", consecutiveFailures: 1, lifetime: { opens: 0 } });
@@ -248,7 +232,7 @@ describe("reset", () => {
 });
 
 describe("cooling (429)", () => {
-  it("follows Retry-After, is no failure, rejects with 'cooling' and leaves the state alone", () => {
+  it("follows Retry-After up to its cap, is no failure, rejects with 'cooling', leaves the state alone", () => {
     const { clock, b } = setup();
     b.record(F);
     expect(b.record(R(5_000))).toEqual([]);
@@ -257,26 +241,20 @@ describe("cooling (429)", () => {
     clock.now += 5_000;
     expect(b.acquire(1000).admission.kind).toBe("admitted");
     expect(b.view().coolingUntil).toBeNull();
-  });
-
-  it("caps Retry-After at coolingMaxMs", () => {
-    const { b } = setup({ coolingMaxMs: 10_000 });
     b.record(R(3_600_000));
-    expect(b.view().coolingUntil).toBe(T0 + 10_000);
+    expect(b.view().coolingUntil).toBe(clock.now + BASE.coolingMaxMs); // capped
   });
 
   it("backs off exponentially from 1 s without Retry-After, capped; a success resets it", () => {
     const { b } = setup({ coolingMaxMs: 10_000 });
-    const until: (number | null)[] = [];
-    for (let i = 0; i < 6; i++) {
+    const cool = () => {
       b.record(R(null));
-      until.push(b.view().coolingUntil);
-    }
-    expect(until).toEqual([1, 2, 4, 8, 10, 10].map((s) => T0 + s * 1_000));
+      return b.view().coolingUntil;
+    };
+    expect([1, 2, 3, 4, 5, 6].map(cool)).toEqual([1, 2, 4, 8, 10, 10].map((s) => T0 + s * 1_000));
     b.record(S);
     expect(b.view().coolingUntil).toBeNull();
-    b.record(R(null));
-    expect(b.view().coolingUntil).toBe(T0 + 1_000);
+    expect(cool()).toBe(T0 + 1_000);
   });
 
   it("holds back half-open probes without taking a lease", () => {
@@ -290,16 +268,16 @@ describe("cooling (429)", () => {
 describe("rate rule", () => {
   const rate = { trip: "rate", failureRateThreshold: 0.5, minimumCalls: 4, windowMs: 10_000 } as const;
 
+  const opened = [{ from: "closed", to: "open", reason: "failure_rate", at: T0 }];
+
   it("never trips before minimumCalls outcomes, even at 100% failures", () => {
     const { b } = setup(rate);
-    for (let i = 0; i < 3; i++) expect(b.record(F)).toEqual([]);
-    expect(b.record(F)).toEqual([{ from: "closed", to: "open", reason: "failure_rate", at: T0 }]);
+    expect([F, F, F, F].map((o) => b.record(o))).toEqual([[], [], [], opened]);
   });
 
   it("trips exactly at its ratio, not below it", () => {
     const { b } = setup(rate);
-    for (const o of [S, S, S, F, F]) expect(b.record(o)).toEqual([]); // 2/5 < 0.5
-    expect(b.record(F)).toEqual([{ from: "closed", to: "open", reason: "failure_rate", at: T0 }]); // 3/6
+    expect([S, S, S, F, F, F].map((o) => b.record(o))).toEqual([[], [], [], [], [], opened]); // 2/5, then 3/6
   });
 
   it("forgets outcomes older than the window", () => {
@@ -322,10 +300,7 @@ describe("persistence", () => {
     const copy = roundTrip(b, BASE, clock);
     expect(copy.toJSON()).toEqual(b.toJSON());
     expect(copy.nextDeadline()).toBe(b.nextDeadline());
-    for (const x of [b, copy]) {
-      expect(x.record(R(null))).toEqual([]);
-      expect(x.record(S, id)).toEqual([]);
-    }
+    for (const x of [b, copy]) expect([x.record(R(null)), x.record(S, id)]).toEqual([[], []]);
     expect(copy.view()).toEqual(b.view());
   });
 
@@ -340,8 +315,7 @@ describe("persistence", () => {
 
   it("a saved rule of another kind is dropped, the rest kept", () => {
     const { b } = setup();
-    b.record(F);
-    b.record(F);
+    [F, F].forEach((o) => b.record(o));
     const copy = new Breaker({ ...BASE, trip: "rate" }, () => T0, () => "q", b.toJSON());
     expect(copy.toJSON().trip).toEqual({ kind: "rate", bucketMs: 1_000, buckets: [] });
     expect(copy.view()).toEqual(b.view());

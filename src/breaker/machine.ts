@@ -98,7 +98,7 @@ export class Breaker {
     this.trip = createTripRule(config, saved?.trip);
     this.phase = saved === undefined ? { state: "closed", consecutiveFailures: 0 } : structuredClone(saved.phase);
     this.coolingUntil = saved?.coolingUntil ?? null;
-    this.coolingExponent = 0;
+    this.coolingExponent = saved?.coolingExponent ?? 0;
     this.lifetime =
       saved === undefined
         ? { successes: 0, failures: 0, rateLimited: 0, clientAborts: 0, ignored: 0, opens: 0, expiredLeases: 0, droppedReports: 0 }

@@ -92,7 +92,8 @@ async function runModelStep(ctx: ChainContext, step: Extract<Step, { kind: "mode
     if (!decision.admitted) return { kind: "over", fate: { kind: "skipped", reason: decision.reason }, retryAt: decision.retryAt };
     const key = ctx.settings.simulatedUpstream ? "dev-simulated-upstream" : keys.pick(model.name, Date.now());
     if (key === null) {
-      ctx.gate.report(model, decision.permitId, { kind: "ignored" });
+      // Hand back a probe permit that will not be used.
+      if (decision.permitId !== null) ctx.gate.report(model, decision.permitId, { kind: "ignored" });
       return { kind: "over", fate: { kind: "no_key" }, retryAt: null };
     }
     budget.attemptsLeft--;

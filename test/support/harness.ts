@@ -113,3 +113,36 @@ export function sseData(text: string): string[] {
 export function modelsConfig(models: Record<string, { fallbacks?: string[]; breaker?: Record<string, unknown>; timeouts?: Record<string, unknown> }>, extra: Record<string, unknown> = {}) {
   return { models, ...extra };
 }
+
+/** The admin view of circuits, read through the same objects the gateway uses. */
+export async function circuits(gw: GatewayUnderTest) {
+  const { loadSettings } = await import("../../src/config/settings");
+  const { Circuits } = await import("../../src/admin/circuits");
+  const result = await loadSettings(gw.env);
+  if (!result.ok) throw new Error(`bad settings: ${result.problem.path}`);
+  const settings = result.settings;
+  const api = new Circuits(gw.env, settings);
+  const model = (name: string) => {
+    const m = settings.config.models.get(name);
+    if (!m) throw new Error(`unknown model ${name}`);
+    return m;
+  };
+  return {
+    detail: (name: string) => api.detail(model(name)),
+    reset: (name: string, reason?: string) => api.reset(model(name), reason),
+    forceOpen: (name: string, reason: string, durationMs: number | null) => api.forceOpen(model(name), reason, durationMs),
+    series: (name: string) => api.series(model(name)),
+    settings,
+  };
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls until `check` holds (or fails after `timeoutMs`): for effects that land in the background. */
+export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 3000): Promise<void> {
+  const start = Date.now();
+  while (!(await check())) {
+    if (Date.now() - start > timeoutMs) throw new Error("condition not met in time");
+    await sleep(20);
+  }
+}
