@@ -19,5 +19,7 @@ export default defineConfig({
     include: ["test/**/*.test.ts", "src/**/*.test.ts"],
     globalSetup: ["./test/support/global-setup.ts"],
     testTimeout: 20_000,
+    // The gateway logs a JSON line per event; show them only for failing tests.
+    silent: "passed-only",
   },
 });

@@ -11,6 +11,8 @@ import { KeyRing } from "./upstream/keys";
 export class Isolate {
   private readonly channels = new Map<string, ModelChannel>();
   private ring: KeyRing | null = null;
+  /** Cache keys this isolate wrote lately (KV takes one write a second per key). */
+  readonly recentCacheWrites = new Map<string, number>();
 
   channel(env: Env, model: ModelConfig, settings: Settings): ModelChannel {
     const wanted = objectSettings(model, settings);
@@ -23,6 +25,13 @@ export class Isolate {
       ch.settings = wanted;
     }
     return ch;
+  }
+
+  /** Adds to a model's metric series; they reach its Durable Object with the next report. */
+  count(env: Env, model: ModelConfig, settings: Settings, series: string, waitUntil: (work: Promise<unknown>) => void, amount = 1): void {
+    const ch = this.channel(env, model, settings);
+    ch.outbox.count(series, amount);
+    waitUntil(ch.flushWithin(settings.config.snapshotTtlMs));
   }
 
   keys(keys: readonly string[]): KeyRing {

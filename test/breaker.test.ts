@@ -17,9 +17,11 @@ import {
 function setup(breaker: Record<string, unknown>, extra: Record<string, unknown> = {}) {
   const up = new Upstream();
   const model = uniqueModel();
+  // No fallback steps: these tests watch the requested model's own circuit decide the answer.
   const config = {
     models: { [model]: { breaker, ...(extra.model as object) } },
     retry: { maxRetries: 0 },
+    fallbackOrder: [],
     ...extra,
   };
   delete (config as Record<string, unknown>).model;
@@ -66,7 +68,7 @@ describe("one circuit breaker per model", () => {
     const up = new Upstream();
     const sick = uniqueModel();
     const healthy = uniqueModel("deepseek-v3.2");
-    const gw = gateway(up, { config: { models: { [sick]: { breaker: { failureThreshold: 2 } }, [healthy]: {} }, retry: { maxRetries: 0 } } });
+    const gw = gateway(up, { config: { models: { [sick]: { breaker: { failureThreshold: 2 } }, [healthy]: {} }, retry: { maxRetries: 0 }, fallbackOrder: [] } });
     await up.fault({ model: sick, mode: "status", status: 500 });
     await fail(gw, sick, 2);
     expect((await chat(gw, chatBody(sick))).status).toBe(503);

@@ -33,4 +33,8 @@ export class Circuits {
   series(model: ModelConfig): Promise<Record<string, number>> {
     return this.stub(model).series();
   }
+
+  allSeries(): Promise<Record<string, number>[]> {
+    return Promise.all([...this.settings.config.models.values()].map((m) => this.series(m)));
+  }
 }

@@ -1,4 +1,5 @@
 import { log } from "../log";
+import { series } from "../metrics/series";
 import type { Admission, Outcome } from "./machine";
 import { Outbox } from "./outbox";
 import type { ObjectSettings, Snapshot, SyncRequest, SyncResponse } from "./protocol";
@@ -96,7 +97,7 @@ export class ModelChannel {
           if (report) this.outbox.restore(report);
           const { overloaded } = failureKind(err);
           const kind = overloaded ? "overloaded" : "error";
-          this.outbox.count(`gateway_breaker_object_errors_total{model="${this.settings.model}",kind="${kind}"}`);
+          this.outbox.count(series("gateway_breaker_object_errors_total", { model: this.settings.model, kind }));
           log("warn", "breaker_object_unavailable", { model: this.settings.model, kind });
           for (const w of waiters) w.resolve(null);
         },

@@ -1,6 +1,7 @@
 import type { GateDecision, ModelGate } from "../chat/gate";
 import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
+import { series } from "../metrics/series";
 import type { ModelChannel } from "./channel";
 import type { Admission, BreakerConfig, Outcome } from "./machine";
 import type { ObjectSettings, Snapshot } from "./protocol";
@@ -32,7 +33,7 @@ export class BreakerGate implements ModelGate {
     const age = Date.now() - ch.fetchedAt;
     if (local.decided) {
       if (age >= ttl) this.waitUntil(ch.refresh());
-      if (!local.decided.admitted) ch.outbox.count(`gateway_local_skips_total{model="${model.name}",reason="${local.decided.reason}"}`);
+      if (!local.decided.admitted) ch.outbox.count(series("gateway_local_skips_total", { model: model.name, reason: local.decided.reason }));
       return local.decided;
     }
     if (local.stale) {

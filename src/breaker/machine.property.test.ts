@@ -68,6 +68,7 @@ interface Model {
   expired: number;
 }
 
+/** "valid" with no live lease falls back to no permit, so closed circuits still see outcomes. */
 function pickPermit(m: Model, ev: Extract<Event, { e: "record" }>, now: number): string | null {
   if (ev.permit === "valid") return [...m.live.keys()][ev.pick % m.live.size] ?? null;
   if (ev.permit === "absent") return null;

@@ -1,6 +1,8 @@
 import { DurableObject } from "cloudflare:workers";
 import { log } from "../log";
-import { alertWorthy, postAlert } from "./alerts";
+import { series } from "../metrics/series";
+import { postAlert } from "../alerts";
+import { alertWorthy, transitionAlert } from "./alerts";
 import { type Admission, Breaker, type BreakerConfig, type BreakerData, type Transition } from "./machine";
 import type { CircuitDetail, ObjectSettings, Report, Snapshot, SyncRequest, SyncResponse, TransitionRecord } from "./protocol";
 
@@ -132,10 +134,10 @@ export class BreakerObject extends DurableObject<Env> {
     for (const t of transitions) {
       const record: TransitionRecord = { ...t, model: settings.model };
       sql.exec("INSERT INTO history (at, from_state, to_state, reason) VALUES (?, ?, ?, ?)", t.at, t.from, t.to, t.reason);
-      const series = `gateway_circuit_transitions_total{model="${settings.model}",from="${t.from}",to="${t.to}"}`;
-      sql.exec("INSERT INTO series (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", series);
+      const name = series("gateway_circuit_transitions_total", { model: settings.model, from: t.from, to: t.to });
+      sql.exec("INSERT INTO series (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", name);
       log("info", "circuit_transition", { ...record });
-      if (settings.alertWebhookUrl && alertWorthy(record)) this.ctx.waitUntil(postAlert(settings.alertWebhookUrl, record));
+      if (settings.alertWebhookUrl && alertWorthy(record)) this.ctx.waitUntil(postAlert(settings.alertWebhookUrl, transitionAlert(record)));
     }
     if (transitions.length > 0) sql.exec("DELETE FROM history WHERE seq <= (SELECT MAX(seq) FROM history) - ?", HISTORY_LIMIT);
     const deadline = breaker.nextDeadline();

@@ -3,9 +3,10 @@ import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
 import { renderError } from "../errors";
 import { log } from "../log";
+import type { RequestMetrics } from "../metrics/request-metrics";
 import { attempt } from "../upstream/attempt";
 import { type UpstreamFailure, isTransient } from "../upstream/failure";
-import type { KeyRing } from "../upstream/keys";
+import type { KeyRejection, KeyRing } from "../upstream/keys";
 import type { AttemptEnd, StreamObserver, UpstreamFetch } from "../upstream/types";
 import { answerResponse } from "./answer";
 import { type RequestedFate, exhaustedError, relayedClientError } from "./exhausted";
@@ -34,8 +35,12 @@ export interface ChainContext {
   waitUntil: (work: Promise<unknown>) => void;
   gate: ModelGate;
   keys: KeyRing;
+  /** Logs and alerts once per key per hour fleet-wide; never awaited here. */
+  onKeyRejected: (rejection: KeyRejection) => void;
   fetch: UpstreamFetch;
   cache: ChainCache | null;
+  metrics: RequestMetrics;
+  requested: ModelConfig;
 }
 
 type StepResult =
@@ -99,6 +104,7 @@ async function runModelStep(ctx: ChainContext, step: Extract<Step, { kind: "mode
     budget.attemptsLeft--;
     budget.attempts++;
     const recorder = ctx.cache?.recorder(model, stream) ?? null;
+    const startedAt = Date.now();
     const result = await attempt({
       fetch: ctx.fetch,
       baseUrl: ctx.settings.baseUrl,
@@ -113,10 +119,12 @@ async function runModelStep(ctx: ChainContext, step: Extract<Step, { kind: "mode
       observer: recorder ?? undefined,
       secrets: ctx.settings.upstreamKeys,
     });
+    ctx.metrics.attempt(model, result.kind === "committed" ? "committed" : result.failure.kind, Date.now() - startedAt);
     if (result.kind === "committed") {
       ctx.waitUntil(
         result.end.then(async (end) => {
           ctx.gate.report(model, decision.permitId, end.failure ? outcomeOf(end.failure) : { kind: "success" });
+          if (end.usage) ctx.metrics.usage(ctx.requested, model, end.usage);
           if (end.failure && end.failure.kind !== "client_abort") {
             log("warn", "stream_failed_after_commit", { requestId: ctx.requestId, model: model.name, kind: end.failure.kind });
           }
@@ -138,7 +146,7 @@ async function runModelStep(ctx: ChainContext, step: Extract<Step, { kind: "mode
     }
     if (f.kind === "auth") {
       const rejection = await keys.setAside(key, f.status === 403 ? 403 : 401, model.name, Date.now());
-      log("error", "upstream_key_rejected", { ...rejection });
+      ctx.onKeyRejected(rejection);
       continue;
     }
     if (!isTransient(f) || decision.permitId !== null || retries >= retry.maxRetries) return { kind: "over", fate, retryAt: null };

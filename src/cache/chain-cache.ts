@@ -1,0 +1,119 @@
+import type { CircuitState } from "../breaker/machine";
+import { answerResponse } from "../chat/answer";
+import type { AnswerRecorder, ChainCache } from "../chat/execute";
+import type { ChatRequest } from "../chat/schema";
+import type { ModelConfig } from "../config/resolve";
+import type { Settings } from "../config/settings";
+import { log } from "../log";
+import { series } from "../metrics/series";
+import type { AttemptEnd, ChatCompletion, ChatCompletionChunk } from "../upstream/types";
+import { StreamAssembler } from "./assemble";
+import { cacheKey } from "./key";
+import { replayAsStream } from "./replay";
+
+/** What one KV entry holds (DESIGN §4; keys are documented in the README's KV table). */
+export interface CacheEntry {
+  answer: ChatCompletion;
+  producedAt: number;
+  model: string;
+}
+
+export interface CacheScope {
+  tenant: string;
+  request: ChatRequest;
+  noStore: boolean;
+  maxStaleSeconds: number | null;
+  waitUntil: (work: Promise<unknown>) => void;
+  /** Adds to a model's metric series (they travel with its breaker reports). */
+  count: (model: ModelConfig, series: string) => void;
+}
+
+/** KV allows one write a second per key; an isolate skips repeats of a key for this long. */
+const WRITE_DEDUPE_MS = 5_000;
+const encoder = new TextEncoder();
+
+/**
+ * The KV fallback cache for one request: looked up only as a fallback step, written in the
+ * background after a complete success. Entries are namespaced by tenant and by the model that
+ * answered, so neither another tenant's nor another model's answer can be served.
+ */
+export class KvChainCache implements ChainCache {
+  private readonly keys = new Map<string, Promise<string>>();
+
+  constructor(
+    private readonly kv: KVNamespace,
+    private readonly settings: Settings,
+    private readonly scope: CacheScope,
+    private readonly recentWrites: Map<string, number>,
+  ) {}
+
+  private enabled(model: ModelConfig): boolean {
+    const { cache } = this.settings.config;
+    return cache.enabled && model.cacheEnabled && !cache.disabledTenants.has(this.scope.tenant);
+  }
+
+  private key(model: ModelConfig): Promise<string> {
+    let key = this.keys.get(model.name);
+    if (!key) {
+      key = cacheKey(this.scope.tenant, model.name, this.scope.request);
+      this.keys.set(model.name, key);
+    }
+    return key;
+  }
+
+  async lookup(model: ModelConfig, circuit: CircuitState): Promise<Response | null> {
+    if (!this.enabled(model)) return null;
+    const lookups = (result: string) => series("gateway_cache_lookups_total", { model: model.name, result });
+    let entry: CacheEntry | null;
+    try {
+      entry = await this.kv.get<CacheEntry>(await this.key(model), "json");
+    } catch {
+      log("warn", "cache_read_failed", { model: model.name });
+      this.scope.count(model, lookups("error"));
+      return null;
+    }
+    const ageSeconds = entry ? Math.max(0, Math.floor((Date.now() - entry.producedAt) / 1000)) : 0;
+    if (!entry || (this.scope.maxStaleSeconds !== null && ageSeconds > this.scope.maxStaleSeconds)) {
+      this.scope.count(model, lookups(entry ? "stale" : "miss"));
+      return null;
+    }
+    this.scope.count(model, lookups("hit"));
+    const headers = { model: entry.model, source: "cache" as const, circuit, cacheAgeSeconds: ageSeconds };
+    if (this.scope.request.stream === true) {
+      const includeUsage = this.scope.request.stream_options?.include_usage === true;
+      return answerResponse(replayAsStream(entry.answer, includeUsage), "text/event-stream; charset=utf-8", headers);
+    }
+    return answerResponse(JSON.stringify(entry.answer), "application/json", headers);
+  }
+
+  recorder(model: ModelConfig, stream: boolean): AnswerRecorder | null {
+    if (!this.enabled(model) || this.scope.noStore) return null;
+    const max = this.settings.config.cache.maxEntryBytes;
+    const assembler = stream ? new StreamAssembler(max) : null;
+    return {
+      onChunk: (chunk: ChatCompletionChunk) => assembler?.add(chunk),
+      finish: (end: AttemptEnd) => {
+        const answer = assembler ? assembler.result(end.usage) : end.completion;
+        if (!answer) return Promise.resolve();
+        return this.write(model, { answer, producedAt: Date.now(), model: model.name });
+      },
+    };
+  }
+
+  private async write(model: ModelConfig, entry: CacheEntry): Promise<void> {
+    const key = await this.key(model);
+    const now = Date.now();
+    if ((this.recentWrites.get(key) ?? 0) > now) return;
+    const value = JSON.stringify(entry);
+    if (encoder.encode(value).byteLength > this.settings.config.cache.maxEntryBytes) return;
+    this.recentWrites.set(key, now + WRITE_DEDUPE_MS);
+    if (this.recentWrites.size > 10_000) this.recentWrites.clear();
+    try {
+      await this.kv.put(key, value, { expirationTtl: this.settings.config.cache.ttlSeconds });
+      this.scope.count(model, series("gateway_cache_writes_total", { model: model.name, result: "ok" }));
+    } catch {
+      log("warn", "cache_write_failed", { model: model.name });
+      this.scope.count(model, series("gateway_cache_writes_total", { model: model.name, result: "failed" }));
+    }
+  }
+}

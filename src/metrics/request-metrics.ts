@@ -1,0 +1,57 @@
+import type { ModelConfig } from "../config/resolve";
+import type { Usage } from "../upstream/types";
+import { series } from "./series";
+
+/** Upper bounds (seconds) of the upstream latency histogram. */
+export const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const;
+
+export type Count = (series: string, amount?: number) => void;
+
+function spendUsd(model: ModelConfig, usage: Usage): number {
+  return (usage.prompt_tokens * model.price.input + usage.completion_tokens * model.price.output) / 1_000_000;
+}
+
+/**
+ * One request's contribution to the metrics, as additive deltas. They travel to the Durable
+ * Objects with the breaker reports, so recording costs no I/O of its own.
+ */
+export class RequestMetrics {
+  constructor(
+    private readonly count: Count,
+    private readonly tenant: string,
+  ) {}
+
+  attempt(model: ModelConfig, outcome: string, latencyMs: number): void {
+    this.count(series("gateway_upstream_attempts_total", { model: model.name, outcome }));
+    const seconds = latencyMs / 1000;
+    for (const le of LATENCY_BUCKETS) {
+      if (seconds <= le) this.count(series("gateway_upstream_latency_seconds_bucket", { model: model.name, le }));
+    }
+    this.count(series("gateway_upstream_latency_seconds_bucket", { model: model.name, le: "+Inf" }));
+    this.count(series("gateway_upstream_latency_seconds_sum", { model: model.name }), seconds);
+    this.count(series("gateway_upstream_latency_seconds_count", { model: model.name }));
+  }
+
+  answered(requested: ModelConfig, servedModel: string, source: string, status: number): void {
+    const statusClass = `${Math.floor(status / 100)}xx`;
+    this.count(series("gateway_requests_total", { model: requested.name, tenant: this.tenant, source, status_class: statusClass }));
+    if (status >= 400) return;
+    if (source === "cache") this.count(series("gateway_fallbacks_total", { model: requested.name, step: "cache" }));
+    else if (servedModel !== requested.name) this.count(series("gateway_fallbacks_total", { model: requested.name, step: "model" }));
+  }
+
+  usage(requested: ModelConfig, served: ModelConfig, usage: Usage): void {
+    const labels = { model: served.name, tenant: this.tenant };
+    this.count(series("gateway_tokens_total", { ...labels, kind: "prompt" }), usage.prompt_tokens);
+    this.count(series("gateway_tokens_total", { ...labels, kind: "completion" }), usage.completion_tokens);
+    const spend = spendUsd(served, usage);
+    this.count(series("gateway_spend_usd_total", labels), spend);
+    if (served.name !== requested.name) {
+      // Same tokens priced at both models; two counters, since a counter never goes down.
+      const delta = spendUsd(requested, usage) - spend;
+      const pair = { requested: requested.name, served: served.name };
+      if (delta > 0) this.count(series("gateway_fallback_spend_saved_usd_total", pair), delta);
+      if (delta < 0) this.count(series("gateway_fallback_spend_added_usd_total", pair), -delta);
+    }
+  }
+}
