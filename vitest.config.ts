@@ -1,25 +1,9 @@
-import { cloudflareTest } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 
+// Two projects: the Worker inside workerd (most tests), and end-to-end tests in Node against a
+// real `npm run dev` (the OpenAI SDK over HTTP, promtool, a real browser).
 export default defineConfig({
-  plugins: [
-    cloudflareTest(({ inject }) => ({
-      wrangler: { configPath: "./wrangler.toml" },
-      miniflare: {
-        bindings: {
-          HOLYSHEEP_BASE_URL: `http://127.0.0.1:${inject("upstreamPort")}/v1`,
-          HOLYSHEEP_API_KEY: "sk-test-primary-0000000000000000",
-          CLIENT_KEYS: "web:gk-web-1111,ios:gk-ios-2222",
-          BREAKER_FAULTS: "allow",
-        },
-      },
-    })),
-  ],
   test: {
-    include: ["test/**/*.test.ts", "src/**/*.test.ts"],
-    globalSetup: ["./test/support/global-setup.ts"],
-    testTimeout: 20_000,
-    // The gateway logs a JSON line per event; show them only for failing tests.
-    silent: "passed-only",
+    projects: ["./vitest.workers.config.ts", "./vitest.e2e.config.ts"],
   },
 });

@@ -11,7 +11,7 @@ let memo: { models: string; handler: FetchHandler } | null = null;
 export function simulatedUpstream(env: Env, settings: Settings): FetchHandler {
   const models = [...settings.config.models.keys()];
   if (memo?.models !== models.join(",")) {
-    const faults = new DurableFaultStore(env.FAKE_UPSTREAM.getByName("faults"));
+    const faults = new DurableFaultStore(() => env.FAKE_UPSTREAM.getByName("faults"));
     memo = { models: models.join(","), handler: createFakeUpstream({ models, faults }) };
   }
   return memo.handler;

@@ -6,7 +6,10 @@ import { createFakeUpstream } from "./handler";
 import { DurableFaultStore } from "./object";
 import { chatRequest, hello } from "./test-helpers";
 
-const fresh = (): DurableFaultStore => new DurableFaultStore(env.FAKE_UPSTREAM.getByName(crypto.randomUUID()));
+const fresh = (): DurableFaultStore => {
+  const name = crypto.randomUUID();
+  return new DurableFaultStore(() => env.FAKE_UPSTREAM.getByName(name));
+};
 const fault = (f: FaultInput) => FaultSchema.parse(f);
 
 describe("Durable Object fault store", () => {

@@ -38,12 +38,19 @@ export class FakeUpstreamObject extends DurableObject<Env> {
   }
 }
 
-/** A FaultStore over RPC to the one FakeUpstreamObject, e.g. `env.FAKE_UPSTREAM.getByName("faults")`. */
+/**
+ * A FaultStore over RPC to the one FakeUpstreamObject. It takes a stub factory, not a stub: a
+ * stub made while serving one request cannot be used while serving another.
+ */
 export class DurableFaultStore implements FaultStore {
-  readonly #stub: DurableObjectStub<FakeUpstreamObject>;
+  readonly #stubOf: () => DurableObjectStub<FakeUpstreamObject>;
 
-  constructor(stub: DurableObjectStub<FakeUpstreamObject>) {
-    this.#stub = stub;
+  constructor(stubOf: () => DurableObjectStub<FakeUpstreamObject>) {
+    this.#stubOf = stubOf;
+  }
+
+  get #stub(): DurableObjectStub<FakeUpstreamObject> {
+    return this.#stubOf();
   }
 
   async list(): Promise<Fault[]> {
