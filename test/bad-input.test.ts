@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { chat, chatBody, gateway, IOS_KEY, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
 import { expectOpenAIError } from "./support/expect";
 
@@ -93,6 +93,8 @@ describe("bad requests are refused in OpenAI's shape and never reach the upstrea
     ["null content on a user message", { role: "user", content: null }],
     ["null content on an assistant message without tool_calls", { role: "assistant", content: null }],
     ["a tool message without tool_call_id", { role: "tool", content: "42" }],
+    ["a message that is a string", "hello"],
+    ["a message without a role", { content: "hi" }],
   ])("refuses content of the wrong type: %s (400)", async (_, message) => {
     const { up, model, gw } = setup();
     const res = await chat(gw, { model, messages: [message] });
@@ -370,6 +372,20 @@ describe("an invalid configuration fails every request with a 500 that names the
     expect(await up.calls()).toBe(0);
   });
 
+  it("logs an invalid configuration once, not once per request", async () => {
+    const spy = vi.spyOn(console, "error").mockImplementation(() => {});
+    try {
+      const up = new Upstream();
+      const model = uniqueModel();
+      const gw = gateway(up, { config: { models: { [model]: { fallbacks: ["missing-model"] } } } });
+      for (let i = 0; i < 3; i++) expect((await chat(gw, chatBody(model))).status).toBe(500);
+      const lines = spy.mock.calls.map((c) => c.map(String).join(" ")).filter((l) => l.includes(model));
+      expect(lines).toHaveLength(1);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
   it("fails /v1/models and /healthz too (never silently falls back to defaults)", async () => {
     const { gw } = setup({ CLIENT_KEYS: "public:k1" });
     await expectOpenAIError(await gw.fetch("/v1/models", { headers: { authorization: "Bearer k1" } }), 500, { message: /CLIENT_KEYS/ });
@@ -491,7 +507,7 @@ describe("x-request-id", () => {
     await gw.settle();
   });
 
-  it.each([["has space"], ["a".repeat(129)], ["semi;colon"], ["ünïcode"], ["<script>"], ["a/b"]])(
+  it.each([["has space"], ["a".repeat(129)], ["semi;colon"], ["a+b"], ["<script>"], ["a/b"]])(
     "replaces an invalid id: %s",
     async (given) => {
       const { model, gw } = setup();

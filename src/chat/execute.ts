@@ -149,11 +149,13 @@ async function runModelStep(ctx: ChainContext, step: Extract<Step, { kind: "mode
       ctx.onKeyRejected(rejection);
       continue;
     }
-    if (!isTransient(f) || decision.permitId !== null || retries >= retry.maxRetries) return { kind: "over", fate, retryAt: null };
+    // A 503 with Retry-After says when this step could serve again.
+    const retryAt = f.retryAfterMs !== null ? Date.now() + Math.min(f.retryAfterMs, retry.maxDelayMs) : null;
+    if (!isTransient(f) || decision.permitId !== null || retries >= retry.maxRetries) return { kind: "over", fate, retryAt };
     retries++;
     const backoff = Math.random() * Math.min(retry.maxDelayMs, retry.baseDelayMs * 2 ** (retries - 1));
     const left = budget.deadlineAt - Date.now();
-    if (backoff >= left) return { kind: "over", fate, retryAt: null };
+    if (backoff >= left) return { kind: "over", fate, retryAt };
     await sleep(backoff);
     if (ctx.clientSignal?.aborted) return { kind: "client_gone" };
   }

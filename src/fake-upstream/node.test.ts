@@ -56,6 +56,19 @@ describe("node adapter", () => {
     await fetch(`${base}/__fake/faults`, { method: "POST", body: JSON.stringify({ model: "*", mode: "cut_after", after: 2 }) });
     const res = await fetch(chatRequest(hello("deepseek-v3.2", { stream: true }), { base: `${base}/v1` }));
     expect(res.status).toBe(200);
-    await expect(res.text()).rejects.toThrow();
+    const reader = res.body!.getReader();
+    let text = "";
+    await expect(
+      (async () => {
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) return;
+          text += new TextDecoder().decode(value);
+        }
+      })(),
+    ).rejects.toThrow();
+    // The events before the cut arrive; only then does the connection drop.
+    expect(text.match(/^data: /gm)).toHaveLength(2);
+    expect(text).not.toContain("[DONE]");
   });
 });

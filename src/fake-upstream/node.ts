@@ -91,8 +91,10 @@ async function serve(handler: FetchHandler, path: string, req: IncomingMessage, 
       if (!res.write(value)) await drained(res);
     }
   } catch {
-    // The body failed (a simulated cut): drop the connection so the client sees a cut too.
-    res.destroy();
+    // The body failed (a simulated cut): drop the connection so the client sees a cut too, but
+    // only after what was written has left, or the events before the cut would vanish with it.
+    await new Promise((resolve) => setImmediate(resolve));
+    res.socket?.destroySoon();
     return;
   }
   if (!client.signal.aborted) res.end();

@@ -50,12 +50,13 @@ async function describeError(res: Response, o: AttemptOptions): Promise<Upstream
     try {
       const parsed = JSON.parse(text) as Partial<OpenAIErrorBody>;
       if (parsed.error && typeof parsed.error.message === "string") {
+        const text = (v: unknown) => (typeof v === "string" ? redact(v, o.secrets) : null);
         body = {
           error: {
             message: redact(parsed.error.message, o.secrets),
-            type: typeof parsed.error.type === "string" ? parsed.error.type : "invalid_request_error",
-            code: typeof parsed.error.code === "string" ? parsed.error.code : null,
-            param: typeof parsed.error.param === "string" ? parsed.error.param : null,
+            type: text(parsed.error.type) ?? "invalid_request_error",
+            code: text(parsed.error.code),
+            param: text(parsed.error.param),
           },
         };
       }

@@ -67,7 +67,7 @@ describe("the admin dashboard in a real browser", () => {
         source: res.headers.get("x-gateway-source"),
         circuit: res.headers.get("x-gateway-circuit"),
         requestId: res.headers.get("x-request-id"),
-        body: await res.json(),
+        body: (await res.json()) as { choices: { message: { content: string } }[] },
       };
     }, url);
     expect(result.status).toBe(200);
@@ -75,7 +75,7 @@ describe("the admin dashboard in a real browser", () => {
     expect(result.source).toBe("upstream");
     expect(result.circuit).toBe("closed");
     expect(result.requestId).toMatch(/^[0-9a-f-]{36}$/);
-    expect(result.body.choices[0].message.content).toContain("from the browser");
+    expect(result.body.choices[0]?.message.content).toContain("from the browser");
     await page.close();
   });
 });
