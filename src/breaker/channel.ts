@@ -11,6 +11,9 @@ interface Waiter {
   resolve: (grant: Admission | null) => void;
 }
 
+/** How long an isolate stops waiting on a Durable Object that just failed. */
+const UNAVAILABLE_BACKOFF_MS = 1_000;
+
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function failureKind(err: unknown): { retryable: boolean; overloaded: boolean } {
@@ -26,6 +29,8 @@ function failureKind(err: unknown): { retryable: boolean; overloaded: boolean } 
 export class ModelChannel {
   snapshot: Snapshot | null = null;
   fetchedAt = 0;
+  /** After a failed call, requests stop waiting on the object for a while and use the snapshot. */
+  unavailableUntil = 0;
   readonly outbox = new Outbox();
   private waiters: Waiter[] = [];
   private inflight: Promise<void> | null = null;
@@ -91,12 +96,14 @@ export class ModelChannel {
         (res) => {
           this.snapshot = res.snapshot;
           this.fetchedAt = Date.now();
+          this.unavailableUntil = 0;
           waiters.forEach((w, i) => w.resolve(res.grants[i] ?? null));
         },
         (err: unknown) => {
           if (report) this.outbox.restore(report);
           const { overloaded } = failureKind(err);
           const kind = overloaded ? "overloaded" : "error";
+          this.unavailableUntil = Date.now() + UNAVAILABLE_BACKOFF_MS;
           this.outbox.count(series("gateway_breaker_object_errors_total", { model: this.settings.model, kind }));
           log("warn", "breaker_object_unavailable", { model: this.settings.model, kind });
           for (const w of waiters) w.resolve(null);

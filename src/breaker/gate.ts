@@ -29,6 +29,7 @@ export class BreakerGate implements ModelGate {
   async admit(model: ModelConfig, stream: boolean): Promise<GateDecision> {
     const ch = this.channel(model);
     const ttl = this.settings.config.snapshotTtlMs;
+    if (ch.unavailableUntil > Date.now()) return this.fromSnapshot(ch.snapshot);
     const local = this.decideLocally(ch.snapshot, ch.fetchedAt, Date.now());
     const age = Date.now() - ch.fetchedAt;
     if (local.decided) {
@@ -89,13 +90,15 @@ export class BreakerGate implements ModelGate {
   }
 
   /**
-   * The Durable Object did not answer: the last snapshot stands (closed admits, open skips). A
-   * half-open circuit skips too, since only the object may hand out probes.
+   * The Durable Object did not answer: the last snapshot stands, whatever its age (closed admits,
+   * open skips until its time). A half-open circuit skips too: only the object may hand out probes.
    */
   private fromSnapshot(s: Snapshot | null): GateDecision {
-    if (!s || s.state === "closed") return { admitted: true, permitId: null, state: "closed" };
-    if (s.state === "half_open") return { admitted: false, reason: "half_open_full", retryAt: Date.now() + this.settings.config.snapshotTtlMs, state: s.state };
-    return { admitted: false, reason: s.state, retryAt: s.nextAttemptAt, state: s.state };
+    if (!s) return { admitted: true, permitId: null, state: "closed" };
+    const local = this.decideLocally(s, Date.now(), Date.now());
+    if (local.decided) return local.decided;
+    if (s.state === "open" || s.state === "forced_open") return { admitted: false, reason: s.state, retryAt: s.nextAttemptAt, state: s.state };
+    return { admitted: false, reason: "half_open_full", retryAt: Date.now() + this.settings.config.snapshotTtlMs, state: s.state };
   }
 }
 
