@@ -69,7 +69,7 @@ export class ModelChannel {
   report(outcome: Outcome, permitId: string | null, ttlMs: number): Promise<void> {
     this.outbox.add(outcome, permitId);
     if (outcome.kind === "rate_limited" && this.snapshot) {
-      const until = Date.now() + (outcome.retryAfterMs ?? 1000);
+      const until = Date.now() + Math.min(outcome.retryAfterMs ?? 1000, this.settings.config.coolingMaxMs);
       this.snapshot = { ...this.snapshot, coolingUntil: Math.max(this.snapshot.coolingUntil ?? 0, until) };
     }
     const open = this.snapshot?.state === "open" || this.snapshot?.state === "forced_open";

@@ -1,41 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { Breaker, type BreakerConfig, type Outcome } from "./machine";
-
-const BASE: BreakerConfig = {
-  trip: "consecutive", failureThreshold: 3, failureRateThreshold: 0.5, minimumCalls: 4, windowMs: 10_000,
-  successThreshold: 2, openTimeoutMs: 60_000, halfOpenMaxCalls: 2, coolingMaxMs: 60_000,
-};
-const T0 = 1_000_000;
-const S: Outcome = { kind: "success" };
-const F: Outcome = { kind: "failure", reason: "upstream_5xx" };
-const R = (retryAfterMs: number | null): Outcome => ({ kind: "rate_limited", retryAfterMs });
-
-function setup(overrides: Partial<BreakerConfig> = {}) {
-  const clock = { now: T0 };
-  let n = 0;
-  const b = new Breaker({ ...BASE, ...overrides }, () => clock.now, () => `p${++n}`);
-  return { clock, b };
-}
-
-/** A circuit just opened by three failures at T0. */
-function opened(overrides: Partial<BreakerConfig> = {}) {
-  const s = setup(overrides);
-  [F, F, F].forEach((o) => s.b.record(o));
-  return s;
-}
-
-function halfOpen(overrides: Partial<BreakerConfig> = {}) {
-  const s = opened(overrides);
-  s.clock.now += BASE.openTimeoutMs;
-  s.b.tick();
-  return s;
-}
-
-function permit(b: Breaker, leaseMs = 5_000): string {
-  const { admission } = b.acquire(leaseMs);
-  if (admission.kind !== "admitted" || admission.permitId === null) throw new Error(`no permit: ${JSON.stringify(admission)}`);
-  return admission.permitId;
-}
+import type { Outcome } from "./machine";
+import { BASE, F, R, S, T0, halfOpen, opened, permit, setup } from "./machine.fixtures";
 
 describe("closed", () => {
   it("admits everything without a permit", () => {
@@ -286,38 +251,5 @@ describe("rate rule", () => {
     clock.now += 10_000;
     for (const o of [S, S, S]) b.record(o);
     expect(b.record(F)).toEqual([]); // the three old failures left the window: 1/4
-  });
-});
-
-describe("persistence", () => {
-  const roundTrip = (b: Breaker, config: BreakerConfig, clock: { now: number }) =>
-    new Breaker(config, () => clock.now, () => "p9", JSON.parse(JSON.stringify(b.toJSON())));
-
-  it("a JSON round trip restores a half-open circuit with its leases and cooling", () => {
-    const { clock, b } = halfOpen();
-    const id = permit(b, 4_000);
-    b.record(R(null));
-    const copy = roundTrip(b, BASE, clock);
-    expect(copy.toJSON()).toEqual(b.toJSON());
-    expect(copy.nextDeadline()).toBe(b.nextDeadline());
-    for (const x of [b, copy]) expect([x.record(R(null)), x.record(S, id)]).toEqual([[], []]);
-    expect(copy.view()).toEqual(b.view());
-  });
-
-  it("a JSON round trip restores the rate window", () => {
-    const config = { ...BASE, trip: "rate", minimumCalls: 4 } as const;
-    const { clock, b } = setup(config);
-    for (const o of [S, F, F]) b.record(o);
-    const copy = roundTrip(b, config, clock);
-    clock.now += 1_500;
-    for (const x of [b, copy]) expect(x.record(F)).toEqual([{ from: "closed", to: "open", reason: "failure_rate", at: clock.now }]);
-  });
-
-  it("a saved rule of another kind is dropped, the rest kept", () => {
-    const { b } = setup();
-    [F, F].forEach((o) => b.record(o));
-    const copy = new Breaker({ ...BASE, trip: "rate" }, () => T0, () => "q", b.toJSON());
-    expect(copy.toJSON().trip).toEqual({ kind: "rate", bucketMs: 1_000, buckets: [] });
-    expect(copy.view()).toEqual(b.view());
   });
 });

@@ -190,7 +190,7 @@ export async function runChain(ctx: ChainContext): Promise<Response> {
     if (result.kind === "answered") return result.response;
     if (result.kind === "client_gone") return clientGone();
     if (result.kind === "rejected") {
-      if (step.requested) return renderError(relayedClientError(result.failure));
+      if (step.requested) return withChainHeaders(renderError(relayedClientError(result.failure)), requested.model, budget.circuit);
       log("warn", "fallback_rejected_request", { requestId: ctx.requestId, model: step.model.name, status: result.failure.status });
       continue;
     }
@@ -201,8 +201,11 @@ export async function runChain(ctx: ChainContext): Promise<Response> {
     { fate: requestedFate ?? { kind: "deadline" }, soonestRetryAt: soonest, retried: budget.attempts > 1 || stepsTaken > 1 },
     Date.now(),
   );
-  const response = renderError(err);
-  response.headers.set("x-gateway-model", requested.model.name);
-  response.headers.set("x-gateway-circuit", budget.circuit);
+  return withChainHeaders(renderError(err), requested.model, budget.circuit);
+}
+
+function withChainHeaders(response: Response, model: ModelConfig, circuit: CircuitState): Response {
+  response.headers.set("x-gateway-model", model.name);
+  response.headers.set("x-gateway-circuit", circuit);
   return response;
 }
