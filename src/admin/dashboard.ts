@@ -173,7 +173,8 @@ export const DASHBOARD_HTML = `<!doctype html>
     for (let i = 0; i < 10; i++) {
       const res = await fetch("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" },
         body: JSON.stringify({ model, messages: [{ role: "user", content: "demo " + i }] }) });
-      const key = res.status + " " + (res.headers.get("x-gateway-source") || "error");
+      const source = res.headers.get("x-gateway-source");
+      const key = res.status + (source ? " from " + source + " (" + res.headers.get("x-gateway-model") + ")" : " error");
       counts[key] = (counts[key] || 0) + 1; await res.body?.cancel();
     }
     $("demo-status").textContent = Object.entries(counts).map(([k, n]) => n + "× " + k).join(", ");

@@ -48,9 +48,15 @@ export class BreakerGate implements ModelGate {
     return grant ? this.fromGrant(grant, ch.snapshot) : this.fromSnapshot(ch.snapshot);
   }
 
-  report(model: ModelConfig, permitId: string | null, outcome: Outcome): void {
-    const ch = this.channel(model);
-    this.waitUntil(ch.report(outcome, permitId, this.settings.config.snapshotTtlMs));
+  report(model: ModelConfig, permitId: string | null, outcome: Outcome): Promise<void> {
+    const delivered = this.channel(model).report(outcome, permitId, this.settings.config.snapshotTtlMs);
+    this.waitUntil(delivered);
+    return delivered;
+  }
+
+  coolingUntil(model: ModelConfig): number | null {
+    const until = this.channel(model).snapshot?.coolingUntil ?? null;
+    return until !== null && until > Date.now() ? until : null;
   }
 
   private decideLocally(s: Snapshot | null, fetchedAt: number, now: number): Local {

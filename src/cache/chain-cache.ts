@@ -72,8 +72,9 @@ export class KvChainCache implements ChainCache {
       this.scope.count(model, lookups("error"));
       return null;
     }
-    const ageSeconds = entry ? Math.max(0, Math.floor((Date.now() - entry.producedAt) / 1000)) : 0;
-    if (!entry || (this.scope.maxStaleSeconds !== null && ageSeconds > this.scope.maxStaleSeconds)) {
+    const ageMs = entry ? Math.max(0, Date.now() - entry.producedAt) : 0;
+    const ageSeconds = Math.floor(ageMs / 1000);
+    if (!entry || (this.scope.maxStaleSeconds !== null && ageMs > this.scope.maxStaleSeconds * 1000)) {
       this.scope.count(model, lookups(entry ? "stale" : "miss"));
       return null;
     }

@@ -80,6 +80,9 @@ function upstreamBody(request: ChatRequest, model: string, stream: boolean): str
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/** How long a 429 without Retry-After waits to learn the breaker's cool-down before answering. */
+const COOLING_ANSWER_WAIT_MS = 500;
+
 async function runModelStep(ctx: ChainContext, step: Extract<Step, { kind: "model" }>, budget: Budget): Promise<StepResult> {
   const { model } = step;
   const { retry } = ctx.settings.config;
@@ -135,14 +138,16 @@ async function runModelStep(ctx: ChainContext, step: Extract<Step, { kind: "mode
       return { kind: "answered", response: answerResponse(result.body, result.contentType, headers) };
     }
     const f = result.failure;
-    ctx.gate.report(model, decision.permitId, outcomeOf(f));
+    const reported = ctx.gate.report(model, decision.permitId, outcomeOf(f));
     log("warn", "upstream_attempt_failed", { requestId: ctx.requestId, model: model.name, kind: f.kind, status: f.status });
     fate = { kind: "failed", failure: f };
     if (f.kind === "client_abort") return { kind: "client_gone" };
     if (f.kind === "client_error") return { kind: "rejected", failure: f };
     if (f.kind === "rate_limited") {
-      const waitMs = Math.min(f.retryAfterMs ?? 1000, retry.maxDelayMs);
-      return { kind: "over", fate, retryAt: Date.now() + waitMs };
+      if (f.retryAfterMs !== null) return { kind: "over", fate, retryAt: Date.now() + Math.min(f.retryAfterMs, retry.maxDelayMs) };
+      // Without the upstream's word, the breaker's exponential cool-down says when to come back.
+      await Promise.race([reported, sleep(Math.max(0, Math.min(COOLING_ANSWER_WAIT_MS, budget.deadlineAt - Date.now())))]);
+      return { kind: "over", fate, retryAt: ctx.gate.coolingUntil(model) ?? Date.now() + 1000 };
     }
     if (f.kind === "auth") {
       const rejection = await keys.setAside(key, f.status === 403 ? 403 : 401, model.name, Date.now());

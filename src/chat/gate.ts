@@ -11,6 +11,11 @@ export type GateDecision =
 
 export interface ModelGate {
   admit(model: ModelConfig, stream: boolean): Promise<GateDecision>;
-  /** Fire-and-forget: reports ride on later refreshes or go at once (failures, probes). */
-  report(model: ModelConfig, permitId: string | null, outcome: Outcome): void;
+  /**
+   * Fire-and-forget: reports ride on later refreshes or go at once (failures, probes, 429s). The
+   * promise says when this one reached the breaker; only a caller that needs its answer awaits it.
+   */
+  report(model: ModelConfig, permitId: string | null, outcome: Outcome): Promise<void>;
+  /** When the model's cool-down ends, as the isolate last heard it (null: not cooling). */
+  coolingUntil(model: ModelConfig): number | null;
 }
