@@ -26,7 +26,7 @@ describe("the fallback chain: open circuit, no cached answer", () => {
   });
 
   it("the same after real failures opened the circuit", async () => {
-    const { up, model, fb, config, gw } = chainSetup({ model: { breaker: { failureThreshold: 1, openTimeoutMs: 30_000 } } });
+    const { up, model, fb, gw } = chainSetup({ model: { breaker: { failureThreshold: 1, openTimeoutMs: 30_000 } } });
     await up.fault({ model, mode: "status", status: 503 });
     const first = await chat(gw, chatBody(model, { messages: [{ role: "user", content: "one" }] }));
     // The failure happened before commit: the fallback served this request already.
