@@ -5,9 +5,11 @@ import { KvChainCache } from "./cache/chain-cache";
 import { mountSimulatedUpstream, simulatedUpstream } from "./fake-upstream/dev";
 import { Isolate } from "./isolate";
 import { RequestMetrics } from "./metrics/request-metrics";
+import { TenantGuard } from "./tenants/guard";
 
 export { BreakerObject } from "./breaker/object";
 export { FakeUpstreamObject } from "./fake-upstream/object";
+export { TenantObject } from "./tenants/object";
 export { KeyAlertObject } from "./upstream/key-alerts";
 
 /**
@@ -19,6 +21,7 @@ export function createGateway(): ExportedHandler<Env> {
   const app = createApp({
     gate: (env, settings, waitUntil) => new BreakerGate((model) => isolate.channel(env, model, settings), settings, waitUntil),
     keys: (keys) => isolate.keys(keys),
+    tenants: (env, settings, waitUntil) => new TenantGuard((bucket) => isolate.usage(env, bucket), settings.config.snapshotTtlMs, waitUntil),
     fetch: (env, settings) => (settings.simulatedUpstream ? simulatedUpstream(env, settings) : (request) => fetch(request)),
     cache: (env, settings, scope) =>
       new KvChainCache(env.CACHE, settings, {

@@ -2,15 +2,17 @@ import { ModelChannel } from "./breaker/channel";
 import { objectSettings } from "./breaker/gate";
 import type { ModelConfig } from "./config/resolve";
 import type { Settings } from "./config/settings";
+import { UsageChannel } from "./tenants/channel";
 import { KeyRing } from "./upstream/keys";
 
 /**
- * What one isolate remembers between requests: circuit snapshots and outboxes, which keys are
- * set aside. A gateway instance owns one, so a test can run two "isolates" side by side.
+ * What one isolate remembers between requests: circuit snapshots and outboxes, tenant usage
+ * views, which keys are set aside. A gateway instance owns one, so a test can run two "isolates" side by side.
  */
 export class Isolate {
   private readonly channels = new Map<string, ModelChannel>();
   private ring: KeyRing | null = null;
+  private readonly usageChannels = new Map<string, UsageChannel>();
   /** Cache keys this isolate wrote lately (KV takes one write a second per key). */
   readonly recentCacheWrites = new Map<string, number>();
 
@@ -32,6 +34,17 @@ export class Isolate {
     const ch = this.channel(env, model, settings);
     ch.outbox.count(series, amount);
     waitUntil(ch.flushWithin(settings.config.snapshotTtlMs));
+  }
+
+  usage(env: Env, bucket: string): UsageChannel {
+    let ch = this.usageChannels.get(bucket);
+    if (!ch) {
+      ch = new UsageChannel((delta) => env.TENANTS.getByName(bucket).sync(delta));
+      // Anonymous callers add one bucket per IP: keep the map from growing without bound.
+      if (this.usageChannels.size >= 10_000) this.usageChannels.clear();
+      this.usageChannels.set(bucket, ch);
+    }
+    return ch;
   }
 
   keys(keys: readonly string[]): KeyRing {

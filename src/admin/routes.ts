@@ -10,6 +10,7 @@ import { adminAuth } from "../middleware/admin-auth";
 import { Circuits } from "./circuits";
 import { DASHBOARD_HTML } from "./dashboard";
 import { renderMetrics } from "./metrics";
+import { mountTenants } from "./tenants";
 import { trafficByModel } from "./traffic";
 
 const forceOpenBody = z.strictObject({
@@ -82,6 +83,7 @@ export function mountAdmin(app: Hono<AppEnv>): void {
     log("info", "admin_force_open", { model: model.name, durationMs: durationMs ?? null, requestId: c.get("requestId") });
     return c.json(circuitJson(detail, detail.transitions.length));
   });
+  mountTenants(app);
   app.all("/admin/circuits/:model/reset", methodNotAllowed("POST"));
   app.all("/admin/circuits/:model/open", methodNotAllowed("POST"));
   app.all("/admin/demo/faults", async (c) => {

@@ -3,7 +3,7 @@ import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
 import { renderError } from "../errors";
 import { log } from "../log";
-import type { RequestMetrics } from "../metrics/request-metrics";
+import { type RequestMetrics, spendUsd } from "../metrics/request-metrics";
 import { attempt } from "../upstream/attempt";
 import { type UpstreamFailure, isTransient } from "../upstream/failure";
 import type { KeyRejection, KeyRing } from "../upstream/keys";
@@ -41,6 +41,8 @@ export interface ChainContext {
   cache: ChainCache | null;
   metrics: RequestMetrics;
   requested: ModelConfig;
+  /** Adds an answer's estimated cost to the tenant's daily spend. */
+  onSpend: (usd: number) => void;
 }
 
 type StepResult =
@@ -127,7 +129,10 @@ async function runModelStep(ctx: ChainContext, step: Extract<Step, { kind: "mode
       ctx.waitUntil(
         result.end.then(async (end) => {
           ctx.gate.report(model, decision.permitId, end.failure ? outcomeOf(end.failure) : { kind: "success" });
-          if (end.usage) ctx.metrics.usage(ctx.requested, model, end.usage);
+          if (end.usage) {
+            ctx.metrics.usage(ctx.requested, model, end.usage);
+            ctx.onSpend(spendUsd(model, end.usage));
+          }
           if (end.failure && end.failure.kind !== "client_abort") {
             log("warn", "stream_failed_after_commit", { requestId: ctx.requestId, model: model.name, kind: end.failure.kind });
           }

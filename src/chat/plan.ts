@@ -35,10 +35,10 @@ export function parseCallerBounds(headers: Headers): CallerBounds {
 
 /**
  * The chain of DESIGN §2.2: the requested model, then `fallbackOrder`'s steps as the caller allows
- * them. The cached answer looked up is the requested model's: a fallback model's answer never
+ * them; a fallback model the tenant may not use is left out. The cached answer looked up is the requested model's: a fallback model's answer never
  * passes for it.
  */
-export function planChain(config: GatewayConfig, requested: ModelConfig, bounds: CallerBounds): Step[] {
+export function planChain(config: GatewayConfig, requested: ModelConfig, bounds: CallerBounds, allowed: (model: string) => boolean): Step[] {
   const steps: Step[] = [{ kind: "model", model: requested, requested: true }];
   const allows = (step: FallbackStep) => bounds.fallback === "all" || bounds.fallback === step;
   for (const step of config.fallbackOrder) {
@@ -47,7 +47,7 @@ export function planChain(config: GatewayConfig, requested: ModelConfig, bounds:
     else {
       for (const name of requested.fallbacks) {
         const model = config.models.get(name);
-        if (model) steps.push({ kind: "model", model, requested: false });
+        if (model && allowed(name)) steps.push({ kind: "model", model, requested: false });
       }
     }
   }

@@ -4,7 +4,8 @@ import type { CacheScope } from "../cache/chain-cache";
 import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
 import type { RequestMetrics } from "../metrics/request-metrics";
-import { notFound } from "../errors";
+import { type TenantGuard, bucketsFor } from "../tenants/guard";
+import { applyTenantPolicy, modelAllowed } from "../tenants/policy";
 import { log } from "../log";
 import type { ChainCache } from "./execute";
 import { runChain } from "./execute";
@@ -20,6 +21,7 @@ export interface ChatDeps {
   keys: (keys: readonly string[]) => KeyRing;
   fetch: (env: Env, settings: Settings) => UpstreamFetch;
   cache: (env: Env, settings: Settings, scope: Omit<CacheScope, "count">) => ChainCache | null;
+  tenants: (env: Env, settings: Settings, waitUntil: (work: Promise<unknown>) => void) => TenantGuard;
   metrics: (env: Env, settings: Settings, requested: ModelConfig, tenant: string, waitUntil: (work: Promise<unknown>) => void) => RequestMetrics;
 }
 
@@ -28,18 +30,20 @@ export function chatCompletions(deps: ChatDeps): Handler<AppEnv> {
   return async function chatCompletions(c) {
     const settings = c.get("settings");
     const bounds = parseCallerBounds(c.req.raw.headers);
-    const request = parseChatRequest(c.get("rawBody"));
-    const model = settings.config.models.get(request.model);
-    if (!model) throw notFound(`The model \`${request.model}\` does not exist or is not configured.`, "model_not_found", "model");
+    const tenant = c.get("tenant");
+    const { model, request } = applyTenantPolicy(settings, tenant, parseChatRequest(c.get("rawBody")));
     const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
+    const guard = deps.tenants(c.env, settings, waitUntil);
+    await guard.admit(bucketsFor(settings, tenant, c.req.header("cf-connecting-ip") ?? null));
     const noStore = /\bno-store\b/i.test(c.req.header("cache-control") ?? "");
-    const metrics = deps.metrics(c.env, settings, model, c.get("tenant"), waitUntil);
+    const metrics = deps.metrics(c.env, settings, model, tenant, waitUntil);
     const response = await runChain({
       requested: model,
       metrics,
       settings,
       request,
-      steps: planChain(settings.config, model, bounds),
+      steps: planChain(settings.config, model, bounds, modelAllowed(settings, tenant)),
+      onSpend: (usd) => guard.spend(`tenant:${tenant}`, usd),
       requestId: c.get("requestId"),
       clientSignal: c.req.raw.signal,
       waitUntil,
@@ -52,7 +56,7 @@ export function chatCompletions(deps: ChatDeps): Handler<AppEnv> {
             .catch(() => log("warn", "key_alert_unavailable", { fingerprint: rejection.fingerprint })),
         ),
       fetch: deps.fetch(c.env, settings),
-      cache: deps.cache(c.env, settings, { tenant: c.get("tenant"), request, noStore, maxStaleSeconds: bounds.maxStaleSeconds, waitUntil }),
+      cache: deps.cache(c.env, settings, { tenant, request, noStore, maxStaleSeconds: bounds.maxStaleSeconds, waitUntil }),
     });
     if (response.status !== 499) {
       const source = response.headers.get("x-gateway-source") ?? "gateway";

@@ -10,6 +10,7 @@ export const FAULT_MODES = [
   "bad_json",
   "bad_sse",
   "error_event",
+  "large",
 ] as const;
 
 export type FaultMode = (typeof FAULT_MODES)[number];
@@ -27,6 +28,10 @@ export const FaultSchema = z.strictObject({
   times: z.int().min(1).optional(),
   key: z.string().min(1).optional(),
   body: z.unknown().optional(),
+  // `large` only: the answer's content length and the content per stream event (no defaults
+  // here, so other modes' stored faults keep their shape; the handler applies 1 MiB / 16 KiB).
+  bytes: z.int().min(0).max(1024 * 1024 * 1024).optional(),
+  chunkBytes: z.int().min(1).max(16 * 1024 * 1024).optional(),
 });
 
 /** A fault as stored: defaults applied. */

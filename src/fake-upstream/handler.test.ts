@@ -196,3 +196,60 @@ describe("stats", () => {
     expect(requests[0]?.at).toBe(5);
   });
 });
+
+describe("large answers (the `large` mode, for benches)", () => {
+  it("streams `bytes` of content in `chunkBytes` events, lazily, ending in [DONE]", async () => {
+    const { handler, stats } = fake();
+    await setFaults(handler, { model: "gpt-4.1", mode: "large", bytes: 100_000, chunkBytes: 4096 });
+    const res = await handler(chatRequest(hello("gpt-4.1", { stream: true, stream_options: { include_usage: true } })));
+    expect(res.headers.get("content-type")).toMatch(/^text\/event-stream/);
+    const reader = res.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    let reads = 0;
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      reads++;
+      text += decoder.decode(value, { stream: true });
+    }
+    const evs = events(text);
+    expect(evs.at(-1)).toBe("[DONE]");
+    const chunks = evs.slice(0, -1).map((e) => JSON.parse(e));
+    expect(chunks[0].choices[0].delta).toEqual({ role: "assistant", content: "" });
+    const content = chunks.slice(1, -2).map((c) => c.choices[0].delta.content as string);
+    // ceil(100000 / 4096) content events, all full but the last.
+    expect(content).toHaveLength(25);
+    expect(content.slice(0, -1).every((p) => p.length === 4096)).toBe(true);
+    expect(content.join("")).toHaveLength(100_000);
+    expect(content.join("")).toMatch(/^the quick brown fox/);
+    expect(chunks.at(-2).choices[0].finish_reason).toBe("stop");
+    expect(chunks.at(-1)).toMatchObject({ choices: [], usage: { completion_tokens: 25_000 } });
+    for (const c of chunks) expect(c).toMatchObject({ object: "chat.completion.chunk", id: chunks[0].id, model: "gpt-4.1" });
+    // One event per read: produced on demand, never ahead of the reader.
+    expect(reads).toBe(evs.length);
+    expect(stats.snapshot().requests[0]).toMatchObject({ completed: true });
+  });
+
+  it("answers a plain request with one chat.completion of `bytes` content", async () => {
+    const { handler } = fake();
+    await setFaults(handler, { model: "gpt-4.1", mode: "large", bytes: 50_000 });
+    const res = await handler(chatRequest(hello()));
+    const body = await res.json<{ object: string; choices: { message: { content: string } }[] }>();
+    expect(body.object).toBe("chat.completion");
+    expect(body.choices[0]?.message.content).toHaveLength(50_000);
+  });
+
+  it("defaults to 1 MiB and rejects a bad size", async () => {
+    const { handler } = fake();
+    await setFaults(handler, { model: "gpt-4.1", mode: "large" });
+    const text = await (await handler(chatRequest(hello("gpt-4.1", { stream: true })))).text();
+    const content = events(text).slice(1, -2).map((e) => JSON.parse(e).choices[0].delta.content as string);
+    expect(content.join("")).toHaveLength(1_048_576);
+    expect(content).toHaveLength(64);
+    const bad = await handler(
+      new Request("http://upstream.test/__fake/faults", { method: "POST", body: JSON.stringify({ model: "*", mode: "large", chunkBytes: 0 }) }),
+    );
+    expect(bad.status).toBe(400);
+  });
+});

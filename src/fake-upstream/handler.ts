@@ -4,6 +4,7 @@ import { z } from "zod";
 import { answer, chunkEvents, completionJson, DONE, isRecord, sse, type Answer } from "./answer";
 import { scripted, sleep, tracked, untilAborted, type Script } from "./body";
 import { FaultRequestSchema, type Fault, type FaultStore } from "./faults";
+import { LARGE_DEFAULT_BYTES, LARGE_DEFAULT_CHUNK_BYTES, largeCompletion, largeStream } from "./large";
 import { FakeStats, keyFingerprint } from "./stats";
 
 export interface FakeUpstreamOptions {
@@ -123,6 +124,12 @@ async function faulted(fault: Fault | null, call: ChatCall): Promise<Response> {
     case "error_event":
       if (!stream) return Response.json(UPSTREAM_OVERLOADED);
       return new Response(scripted({ parts: [sse(UPSTREAM_OVERLOADED)] }, signal), { headers: SSE_HEADERS });
+    case "large": {
+      const bytes = fault.bytes ?? LARGE_DEFAULT_BYTES;
+      if (!stream) return new Response(largeCompletion(call.answer(), bytes), { headers: JSON_HEADERS });
+      const body = largeStream(call.answer(), bytes, fault.chunkBytes ?? LARGE_DEFAULT_CHUNK_BYTES, includeUsage);
+      return new Response(body, { headers: SSE_HEADERS });
+    }
   }
 }
 

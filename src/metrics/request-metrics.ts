@@ -7,7 +7,7 @@ export const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as 
 
 export type Count = (series: string, amount?: number) => void;
 
-function spendUsd(model: ModelConfig, usage: Usage): number {
+export function spendUsd(model: ModelConfig, usage: Usage): number {
   return (usage.prompt_tokens * model.price.input + usage.completion_tokens * model.price.output) / 1_000_000;
 }
 

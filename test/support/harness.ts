@@ -62,8 +62,13 @@ export interface GatewayUnderTest {
  */
 export function gateway(upstream: Upstream, overrides: Partial<Record<keyof Env, unknown>> & { config?: unknown } = {}): GatewayUnderTest {
   const { config = {}, ...vars } = overrides;
-  // A short snapshot TTL keeps each test's background report flush (≤ TTL) quick to settle.
-  const withTtl = { snapshotTtlMs: 50, ...(config as Record<string, unknown>) };
+  // A short snapshot TTL keeps each test's background report flush (≤ TTL) quick to settle. Every
+  // test shares the tenants `web` and `ios`, so their request limits are off unless a test sets them.
+  const withTtl = {
+    snapshotTtlMs: 50,
+    tenants: { default: { requestsPerMinute: null }, ip: { requestsPerMinute: null } },
+    ...(config as Record<string, unknown>),
+  };
   const testEnv = {
     ...env,
     HOLYSHEEP_BASE_URL: upstream.base,

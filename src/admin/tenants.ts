@@ -1,0 +1,54 @@
+import type { Context, Hono } from "hono";
+import type { AppEnv } from "../app-env";
+import type { Settings } from "../config/settings";
+import { GatewayError, notFound } from "../errors";
+import { log } from "../log";
+import { limitsFor } from "../tenants/guard";
+import type { UsageView } from "../tenants/protocol";
+
+function knownTenants(settings: Settings): string[] {
+  const names = new Set([...settings.clientKeys.values(), ...Object.keys(settings.config.tenants.named)]);
+  if (settings.allowAnonymous) names.add("public");
+  return [...names].sort();
+}
+
+function tenantJson(settings: Settings, tenant: string, usage: UsageView) {
+  return {
+    tenant,
+    limits: limitsFor(settings, tenant),
+    ...(tenant === "public" ? { ipLimits: settings.config.tenants.ip } : {}),
+    today: { day: usage.day, requests: usage.dayRequests, spendUsd: usage.daySpendUsd },
+    thisMinute: { requests: usage.minuteRequests },
+  };
+}
+
+function tenantOf(c: Context<AppEnv>): string {
+  const name = c.req.param("tenant") ?? "";
+  if (!knownTenants(c.get("settings")).includes(name)) throw notFound(`No tenant is named "${name.slice(0, 64)}".`, "tenant_not_found", "tenant");
+  return name;
+}
+
+const usageOf = (env: Env, tenant: string) => env.TENANTS.getByName(`tenant:${tenant}`).sync({ requests: 0, spendUsd: 0 });
+
+/** `/admin/tenants`: each tenant's limits and today's usage (DESIGN §5). Mounted behind admin auth. */
+export function mountTenants(app: Hono<AppEnv>): void {
+  app.get("/admin/tenants", async (c) => {
+    const settings = c.get("settings");
+    const names = knownTenants(settings);
+    const usage = await Promise.all(names.map((t) => usageOf(c.env, t)));
+    return c.json({ tenants: names.map((t, i) => tenantJson(settings, t, usage[i] as UsageView)) });
+  });
+  app.get("/admin/tenants/:tenant", async (c) => {
+    const tenant = tenantOf(c);
+    return c.json(tenantJson(c.get("settings"), tenant, await usageOf(c.env, tenant)));
+  });
+  app.post("/admin/tenants/:tenant/reset", async (c) => {
+    const tenant = tenantOf(c);
+    const usage = await c.env.TENANTS.getByName(`tenant:${tenant}`).resetSpend();
+    log("info", "admin_tenant_reset", { tenant, requestId: c.get("requestId") });
+    return c.json(tenantJson(c.get("settings"), tenant, usage));
+  });
+  app.all("/admin/tenants/:tenant/reset", () => {
+    throw new GatewayError(405, "invalid_request_error", "method_not_allowed", "Method not allowed; use POST.", null, { allow: "POST" });
+  });
+}

@@ -1,0 +1,77 @@
+import { log } from "../log";
+import { type UsageDelta, type UsageView, epochMinute, utcDay } from "./protocol";
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/**
+ * One isolate's line to one tenant's usage object: the last view it heard, plus what this isolate
+ * counted since that view was asked for. Estimates add the two, so a limit holds within one
+ * snapshot TTL of traffic per isolate without a round trip per request.
+ */
+export class UsageChannel {
+  private view: UsageView | null = null;
+  private fetchedAt = 0;
+  private pending: UsageDelta = { requests: 0, spendUsd: 0 };
+  /** Local totals, and their values when the current view was requested. */
+  private requests = 0;
+  private spend = 0;
+  private base = { requests: 0, spend: 0 };
+  private inflight: Promise<void> | null = null;
+  private timerArmed = false;
+
+  constructor(private readonly sync: (delta: UsageDelta) => Promise<UsageView>) {}
+
+  get known(): boolean {
+    return this.view !== null;
+  }
+
+  stale(now: number, ttlMs: number): boolean {
+    return now - this.fetchedAt >= ttlMs;
+  }
+
+  estimate(now: number): { minuteRequests: number; daySpendUsd: number } {
+    const v = this.view;
+    const minute = v && v.minute === epochMinute(now) ? v.minuteRequests : 0;
+    const day = v && v.day === utcDay(now) ? v.daySpendUsd : 0;
+    return { minuteRequests: minute + this.requests - this.base.requests, daySpendUsd: day + this.spend - this.base.spend };
+  }
+
+  add(requests: number, spendUsd: number): void {
+    this.requests += requests;
+    this.spend += spendUsd;
+    this.pending = { requests: this.pending.requests + requests, spendUsd: this.pending.spendUsd + spendUsd };
+  }
+
+  /** Sends what is pending (one call in flight at most); resolves once the view is fresh. */
+  refresh(): Promise<void> {
+    if (this.inflight) return this.inflight;
+    const delta = this.pending;
+    const base = { requests: this.requests, spend: this.spend };
+    this.pending = { requests: 0, spendUsd: 0 };
+    this.inflight = this.sync(delta)
+      .then(
+        (view) => {
+          this.view = view;
+          this.fetchedAt = Date.now();
+          this.base = base;
+        },
+        () => {
+          this.pending = { requests: this.pending.requests + delta.requests, spendUsd: this.pending.spendUsd + delta.spendUsd };
+          log("warn", "tenant_usage_unavailable", {});
+        },
+      )
+      .finally(() => {
+        this.inflight = null;
+      });
+    return this.inflight;
+  }
+
+  flushWithin(ttlMs: number): Promise<void> {
+    if (this.timerArmed) return Promise.resolve();
+    this.timerArmed = true;
+    return sleep(ttlMs).then(() => {
+      this.timerArmed = false;
+      return this.pending.requests > 0 || this.pending.spendUsd > 0 ? this.refresh() : undefined;
+    });
+  }
+}
