@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import type { AppEnv } from "./app-env";
 import { parseOrigins } from "./config/settings";
 import { type ChatDeps, chatCompletions } from "./chat/route";
-import { GatewayError, notFound, renderError } from "./errors";
+import { GatewayError, methodNotAllowed, notFound, renderError } from "./errors";
 import { log } from "./log";
 import { bodyLimit } from "./middleware/body-limit";
 import { clientAuth } from "./middleware/client-auth";
@@ -14,10 +14,6 @@ export interface GatewayDeps extends ChatDeps {
   /** Extra routes mounted by the entry point (admin, the simulated upstream in dev mode). */
   mount?: (app: Hono<AppEnv>) => void;
 }
-
-const methodNotAllowed = (allow: string) => () => {
-  throw new GatewayError(405, "invalid_request_error", "method_not_allowed", `Method not allowed; use ${allow}.`, null, { allow });
-};
 
 let originsMemo: { raw: string | undefined; value: ReturnType<typeof parseOrigins> } = { raw: undefined, value: new Set() };
 

@@ -56,5 +56,10 @@ export const notFound = (message: string, code = "not_found", param: string | nu
 export const unauthorized = (message: string) =>
   new GatewayError(401, "authentication_error", "invalid_api_key", message);
 
+/** A route handler for the methods a path does not take. */
+export const methodNotAllowed = (allow: string) => (): never => {
+  throw new GatewayError(405, "invalid_request_error", "method_not_allowed", `Method not allowed; use ${allow}.`, null, { allow });
+};
+
 export const internalError = (message: string, code = "internal_error") =>
   new GatewayError(500, "server_error", code, message);

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import type { CircuitDetail } from "../breaker/protocol";
 import type { ModelConfig } from "../config/resolve";
-import { GatewayError, invalidRequest, notFound } from "../errors";
+import { invalidRequest, methodNotAllowed, notFound } from "../errors";
 import { simulatedUpstream } from "../fake-upstream/dev";
 import { log } from "../log";
 import { adminAuth } from "../middleware/admin-auth";
@@ -49,10 +49,6 @@ function circuitJson(d: CircuitDetail, transitions: number) {
   const { transitions: all, ...rest } = d;
   return { ...rest, transitions: all.slice(0, transitions) };
 }
-
-const methodNotAllowed = (allow: string) => () => {
-  throw new GatewayError(405, "invalid_request_error", "method_not_allowed", `Method not allowed; use ${allow}.`, null, { allow });
-};
 
 /** The operator surface (DESIGN §5): circuits, steering, metrics and the dashboard. */
 export function mountAdmin(app: Hono<AppEnv>): void {

@@ -1,7 +1,7 @@
 import type { Context, Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import type { Settings } from "../config/settings";
-import { GatewayError, notFound } from "../errors";
+import { methodNotAllowed, notFound } from "../errors";
 import { log } from "../log";
 import { limitsFor } from "../tenants/guard";
 import type { UsageView } from "../tenants/protocol";
@@ -48,7 +48,5 @@ export function mountTenants(app: Hono<AppEnv>): void {
     log("info", "admin_tenant_reset", { tenant, requestId: c.get("requestId") });
     return c.json(tenantJson(c.get("settings"), tenant, usage));
   });
-  app.all("/admin/tenants/:tenant/reset", () => {
-    throw new GatewayError(405, "invalid_request_error", "method_not_allowed", "Method not allowed; use POST.", null, { allow: "POST" });
-  });
+  app.all("/admin/tenants/:tenant/reset", methodNotAllowed("POST"));
 }

@@ -3,6 +3,7 @@ import { series } from "../metrics/series";
 import type { Admission, Outcome } from "./machine";
 import { Outbox } from "./outbox";
 import type { ObjectSettings, Snapshot, SyncRequest, SyncResponse } from "./protocol";
+import { sleep } from "../time";
 
 export type Sync = (req: SyncRequest) => Promise<SyncResponse>;
 
@@ -13,8 +14,6 @@ interface Waiter {
 
 /** How long an isolate stops waiting on a Durable Object that just failed. */
 const UNAVAILABLE_BACKOFF_MS = 1_000;
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 function failureKind(err: unknown): { retryable: boolean; overloaded: boolean } {
   const e = err as { retryable?: unknown; overloaded?: unknown } | null;

@@ -13,6 +13,7 @@ import { type RequestedFate, exhaustedError, relayedClientError } from "./exhaus
 import type { ModelGate } from "./gate";
 import type { Step } from "./plan";
 import type { ChatRequest } from "./schema";
+import { sleep } from "../time";
 
 /** Records an answer as it passes and stores it once complete (the KV cache implements it). */
 export interface AnswerRecorder extends StreamObserver {
@@ -79,8 +80,6 @@ function upstreamBody(request: ChatRequest, model: string, stream: boolean): str
   if (stream) body.stream_options = { ...request.stream_options, include_usage: true };
   return JSON.stringify(body);
 }
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 /** How long a 429 without Retry-After waits to learn the breaker's cool-down before answering. */
 const COOLING_ANSWER_WAIT_MS = 500;

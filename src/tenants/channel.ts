@@ -1,7 +1,6 @@
 import { log } from "../log";
 import { type UsageDelta, type UsageView, epochMinute, utcDay } from "./protocol";
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+import { sleep } from "../time";
 
 /**
  * One isolate's line to one tenant's usage object: the last view it heard, plus what this isolate
