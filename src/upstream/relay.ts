@@ -112,6 +112,8 @@ export function relay(o: RelayOptions): { body: ReadableStream<Uint8Array>; end:
           try {
             const { done, value } = await o.reader.read();
             clearIdle();
+            // The client may have cancelled while the read was pending.
+            if (finished) return;
             if (done) {
               failStream(controller, failure("malformed", "The upstream stream ended before [DONE]."));
               return;
@@ -119,6 +121,7 @@ export function relay(o: RelayOptions): { body: ReadableStream<Uint8Array>; end:
             sent = handle(controller, o.splitter.push(value));
           } catch {
             clearIdle();
+            if (finished) return;
             const kind = abortKind(o.controller.signal);
             if (kind === "client") {
               controller.close();
