@@ -10,22 +10,24 @@ import { KeyRing } from "./upstream/keys";
  * views, which keys are set aside. A gateway instance owns one, so a test can run two "isolates" side by side.
  */
 export class Isolate {
-  private readonly channels = new Map<string, ModelChannel>();
+  private readonly channels = new Map<string, { ch: ModelChannel; from: Settings }>();
   private ring: KeyRing | null = null;
   private readonly usageChannels = new Map<string, UsageChannel>();
   /** Cache keys this isolate wrote lately (KV takes one write a second per key). */
   readonly recentCacheWrites = new Map<string, number>();
 
   channel(env: Env, model: ModelConfig, settings: Settings): ModelChannel {
+    const entry = this.channels.get(model.name);
+    if (entry?.from === settings) return entry.ch;
     const wanted = objectSettings(model, settings);
-    let ch = this.channels.get(model.name);
-    if (!ch) {
-      // A fresh stub per call: one that threw may be broken for good.
-      ch = new ModelChannel((req) => env.BREAKERS.getByName(model.name).sync(req), wanted);
-      this.channels.set(model.name, ch);
-    } else {
-      ch.settings = wanted;
+    if (entry) {
+      entry.ch.settings = wanted;
+      entry.from = settings;
+      return entry.ch;
     }
+    // A fresh stub per call: one that threw may be broken for good.
+    const ch = new ModelChannel((req) => env.BREAKERS.getByName(model.name).sync(req), wanted);
+    this.channels.set(model.name, { ch, from: settings });
     return ch;
   }
 

@@ -106,7 +106,9 @@ export class KvChainCache implements ChainCache {
     const now = Date.now();
     if ((this.recentWrites.get(key) ?? 0) > now) return;
     const value = JSON.stringify(entry);
-    if (encoder.encode(value).byteLength > this.settings.config.cache.maxEntryBytes) return;
+    const max = this.settings.config.cache.maxEntryBytes;
+    // UTF-8 takes 1 to 3 bytes per UTF-16 unit: only a string near the limit needs encoding.
+    if (value.length > max || (value.length * 3 > max && encoder.encode(value).byteLength > max)) return;
     this.recentWrites.set(key, now + WRITE_DEDUPE_MS);
     if (this.recentWrites.size > 10_000) this.recentWrites.clear();
     try {

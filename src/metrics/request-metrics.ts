@@ -7,6 +7,31 @@ export const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as 
 
 export type Count = (series: string, amount?: number) => void;
 
+interface HistogramNames {
+  buckets: string[];
+  inf: string;
+  sum: string;
+  count: string;
+}
+
+const histograms = new Map<string, HistogramNames>();
+
+/** A model's latency histogram series, spelled once per isolate rather than per request. */
+function histogram(model: string): HistogramNames {
+  let h = histograms.get(model);
+  if (!h) {
+    const name = "gateway_upstream_latency_seconds";
+    h = {
+      buckets: LATENCY_BUCKETS.map((le) => series(`${name}_bucket`, { model, le })),
+      inf: series(`${name}_bucket`, { model, le: "+Inf" }),
+      sum: series(`${name}_sum`, { model }),
+      count: series(`${name}_count`, { model }),
+    };
+    histograms.set(model, h);
+  }
+  return h;
+}
+
 export function spendUsd(model: ModelConfig, usage: Usage): number {
   return (usage.prompt_tokens * model.price.input + usage.completion_tokens * model.price.output) / 1_000_000;
 }
@@ -23,13 +48,14 @@ export class RequestMetrics {
 
   attempt(model: ModelConfig, outcome: string, latencyMs: number): void {
     this.count(series("gateway_upstream_attempts_total", { model: model.name, outcome }));
+    const h = histogram(model.name);
     const seconds = latencyMs / 1000;
-    for (const le of LATENCY_BUCKETS) {
-      if (seconds <= le) this.count(series("gateway_upstream_latency_seconds_bucket", { model: model.name, le }));
-    }
-    this.count(series("gateway_upstream_latency_seconds_bucket", { model: model.name, le: "+Inf" }));
-    this.count(series("gateway_upstream_latency_seconds_sum", { model: model.name }), seconds);
-    this.count(series("gateway_upstream_latency_seconds_count", { model: model.name }));
+    LATENCY_BUCKETS.forEach((le, i) => {
+      if (seconds <= le) this.count(h.buckets[i] as string);
+    });
+    this.count(h.inf);
+    this.count(h.sum, seconds);
+    this.count(h.count);
   }
 
   answered(requested: ModelConfig, servedModel: string, source: string, status: number): void {

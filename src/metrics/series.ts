@@ -1,10 +1,18 @@
+const SPECIAL = /[\\"\n]/;
+
+function escape(value: string | number): string {
+  const s = String(value);
+  return SPECIAL.test(s) ? s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n") : s;
+}
+
 /**
  * A Prometheus series name with its labels, in one canonical spelling so that deltas from every
  * isolate add up under the same key. Label values are escaped as the text format requires.
  */
 export function series(name: string, labels: Record<string, string | number> = {}): string {
-  const parts = Object.entries(labels).map(([k, v]) => `${k}="${String(v).replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")}"`);
-  return parts.length === 0 ? name : `${name}{${parts.join(",")}}`;
+  let out = "";
+  for (const key in labels) out += `${out ? "," : ""}${key}="${escape(labels[key] ?? "")}"`;
+  return out ? `${name}{${out}}` : name;
 }
 
 /** The metric name of a series key (everything before its labels). */
