@@ -16,7 +16,7 @@ function canonical(value: unknown): string {
 
 /**
  * `c:v1:<sha256>` of the tenant, the model that answered and the whole body minus the
- * exclusions: any parameter that could change the answer is in the key without being listed.
+ * exclusions: every parameter that could change the answer is in the key without being listed.
  */
 export async function cacheKey(tenant: string, model: string, body: Record<string, unknown>): Promise<string> {
   const rest: Record<string, unknown> = {};

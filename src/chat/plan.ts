@@ -10,7 +10,7 @@ export type Step =
 
 export interface CallerBounds {
   fallback: FallbackPolicy;
-  /** Refuse cached answers older than this many seconds; null: any age. */
+  /** Refuse cached answers older than this many seconds; null: no age limit. */
   maxStaleSeconds: number | null;
 }
 
