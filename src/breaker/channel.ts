@@ -3,7 +3,7 @@ import { series } from "../metrics/series";
 import type { Admission, Outcome } from "./machine";
 import { Outbox } from "./outbox";
 import type { ObjectSettings, Snapshot, SyncRequest, SyncResponse } from "./protocol";
-import { sleep } from "../time";
+import { OBJECT_CALL_TIMEOUT_MS, settledWithin, sleep } from "../time";
 
 export type Sync = (req: SyncRequest) => Promise<SyncResponse>;
 
@@ -14,6 +14,7 @@ interface Waiter {
 
 /** How long an isolate stops waiting on a Durable Object that just failed. */
 const UNAVAILABLE_BACKOFF_MS = 1_000;
+
 
 function failureKind(err: unknown): { retryable: boolean; overloaded: boolean } {
   const e = err as { retryable?: unknown; overloaded?: unknown } | null;
@@ -33,6 +34,7 @@ export class ModelChannel {
   readonly outbox = new Outbox();
   private waiters: Waiter[] = [];
   private inflight: Promise<void> | null = null;
+  private inflightSince = 0;
   private next: Promise<void> | null = null;
   private timerArmed = false;
 
@@ -43,25 +45,52 @@ export class ModelChannel {
 
   /** Sends what is queued now, or right after the call in flight; resolves once it is out. */
   flush(): Promise<void> {
+    return this.bounded(this.queue());
+  }
+
+  /** A fresh snapshot: the call in flight already is one. */
+  refresh(): Promise<void> {
+    return this.bounded(this.inflight ?? this.send());
+  }
+
+  /** Null when no answer came: the caller decides from the snapshot. */
+  requestPermit(leaseMs: number): Promise<Admission | null> {
+    return new Promise((resolve) => {
+      const waiter = { leaseMs, resolve };
+      this.waiters.push(waiter);
+      void this.flush().then(() => {
+        // Given up on before its call went out: a permit granted later would go unused.
+        const i = this.waiters.indexOf(waiter);
+        if (i >= 0) this.waiters.splice(i, 1);
+        resolve(null);
+      });
+    });
+  }
+
+  private queue(): Promise<void> {
     if (!this.inflight) return this.send();
     this.next ??= this.inflight.then(() => {
       this.next = null;
-      if (this.inflight) return this.flush();
+      if (this.inflight) return this.queue();
       return this.waiters.length > 0 || !this.outbox.empty ? this.send() : undefined;
     });
     return this.next;
   }
 
-  /** A fresh snapshot: the call in flight already is one. */
-  refresh(): Promise<void> {
-    return this.inflight ?? this.send();
-  }
-
-  requestPermit(leaseMs: number): Promise<Admission | null> {
-    return new Promise((resolve) => {
-      this.waiters.push({ leaseMs, resolve });
-      void this.flush();
-    });
+  /**
+   * Every wait on the shared call is bounded by the waiter's own timer. A Durable Object call
+   * belongs to the request that started it; if that request ends first, the call never settles,
+   * and without this every later request would wait on it forever.
+   */
+  private async bounded(work: Promise<void>): Promise<void> {
+    if (await settledWithin(work, OBJECT_CALL_TIMEOUT_MS)) return;
+    if (this.inflight && Date.now() - this.inflightSince >= OBJECT_CALL_TIMEOUT_MS) {
+      this.inflight = null;
+      this.next = null;
+      this.unavailableUntil = Date.now() + UNAVAILABLE_BACKOFF_MS;
+      this.outbox.count(series("gateway_breaker_object_errors_total", { model: this.settings.model, kind: "timeout" }));
+      log("warn", "breaker_object_call_abandoned", { model: this.settings.model });
+    }
   }
 
   /** Queues an outcome; failures and probe outcomes go at once unless the circuit is open. */
@@ -90,7 +119,7 @@ export class ModelChannel {
     const waiters = this.waiters.splice(0);
     const report = this.outbox.take();
     const request: SyncRequest = { settings: this.settings, report, permits: waiters.map((w) => w.leaseMs) };
-    this.inflight = this.call(request)
+    const call: Promise<void> = this.call(request)
       .then(
         (res) => {
           this.snapshot = res.snapshot;
@@ -109,9 +138,11 @@ export class ModelChannel {
         },
       )
       .finally(() => {
-        this.inflight = null;
+        if (this.inflight === call) this.inflight = null;
       });
-    return this.inflight;
+    this.inflight = call;
+    this.inflightSince = Date.now();
+    return call;
   }
 
   /** Retries once, with jitter, only what the runtime marks retryable and not overloaded. */

@@ -1,6 +1,6 @@
 import { log } from "../log";
 import { type UsageDelta, type UsageView, epochMinute, utcDay } from "./protocol";
-import { sleep } from "../time";
+import { OBJECT_CALL_TIMEOUT_MS, settledWithin, sleep } from "../time";
 
 /**
  * One isolate's line to one tenant's usage object: the last view it heard, plus what this isolate
@@ -41,13 +41,21 @@ export class UsageChannel {
     this.pending = { requests: this.pending.requests + requests, spendUsd: this.pending.spendUsd + spendUsd };
   }
 
-  /** Sends what is pending (one call in flight at most); resolves once the view is fresh. */
-  refresh(): Promise<void> {
-    if (this.inflight) return this.inflight;
+  /**
+   * Sends what is pending (one call in flight at most); resolves once the view is fresh, or after
+   * OBJECT_CALL_TIMEOUT_MS, when a call that never settled (its request ended) is given up on.
+   */
+  async refresh(): Promise<void> {
+    const call = this.inflight ?? this.send();
+    if (await settledWithin(call, OBJECT_CALL_TIMEOUT_MS)) return;
+    if (this.inflight === call) this.inflight = null;
+  }
+
+  private send(): Promise<void> {
     const delta = this.pending;
     const base = { requests: this.requests, spend: this.spend };
     this.pending = { requests: 0, spendUsd: 0 };
-    this.inflight = this.sync(delta)
+    const call: Promise<void> = this.sync(delta)
       .then(
         (view) => {
           this.view = view;
@@ -60,9 +68,10 @@ export class UsageChannel {
         },
       )
       .finally(() => {
-        this.inflight = null;
+        if (this.inflight === call) this.inflight = null;
       });
-    return this.inflight;
+    this.inflight = call;
+    return call;
   }
 
   flushWithin(ttlMs: number): Promise<void> {
