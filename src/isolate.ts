@@ -35,7 +35,8 @@ export class Isolate {
   count(env: Env, model: ModelConfig, settings: Settings, series: string, waitUntil: (work: Promise<unknown>) => void, amount = 1): void {
     const ch = this.channel(env, model, settings);
     ch.outbox.count(series, amount);
-    waitUntil(ch.flushWithin(settings.config.snapshotTtlMs));
+    const timer = ch.flushWithin(settings.config.snapshotTtlMs);
+    if (timer) waitUntil(timer);
   }
 
   usage(env: Env, bucket: string): UsageChannel {

@@ -102,12 +102,15 @@ export class ModelChannel {
     }
     const open = this.snapshot?.state === "open" || this.snapshot?.state === "forced_open";
     const urgent = permitId !== null || outcome.kind === "rate_limited" || (outcome.kind === "failure" && !open);
-    return urgent ? this.flush() : this.flushWithin(ttlMs);
+    return urgent ? this.flush() : (this.flushWithin(ttlMs) ?? Promise.resolve());
   }
 
-  /** The timer that bounds how long a quiet isolate sits on its reports. */
-  flushWithin(ttlMs: number): Promise<void> {
-    if (this.timerArmed) return Promise.resolve();
+  /**
+   * Arms the timer that bounds how long a quiet isolate sits on its reports. Null when it is
+   * armed already: another request's waitUntil holds it, so the caller need not.
+   */
+  flushWithin(ttlMs: number): Promise<void> | null {
+    if (this.timerArmed) return null;
     this.timerArmed = true;
     return sleep(ttlMs).then(() => {
       this.timerArmed = false;

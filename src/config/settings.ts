@@ -85,22 +85,23 @@ async function build(env: Env): Promise<SettingsResult> {
   };
 }
 
-let memo: { key: string; result: Promise<SettingsResult> } | null = null;
+let memo: { values: unknown[]; result: Promise<SettingsResult> } | null = null;
 
 /**
  * Parses the environment once per isolate. The memo is keyed by the raw values so a changed
  * environment (a new deploy, a test's override) is parsed afresh; an invalid one is logged once.
  */
 export function loadSettings(env: Env): Promise<SettingsResult> {
-  const key = JSON.stringify([
+  const values: unknown[] = [
     env.GATEWAY_CONFIG, env.HOLYSHEEP_API_KEY, env.HOLYSHEEP_BASE_URL, env.CLIENT_KEYS, env.ALLOW_ANONYMOUS,
     env.ADMIN_TOKEN, env.DEV_MODE, env.ALERT_WEBHOOK_URL, env.ALLOWED_ORIGINS,
-  ]);
-  if (memo?.key === key) return memo.result;
+  ];
+  const last = memo;
+  if (last && values.every((v, i) => v === last.values[i])) return last.result;
   const result = build(env).then((r) => {
     if (!r.ok) console.error(JSON.stringify({ event: "config_invalid", path: r.problem.path, message: r.problem.message }));
     return r;
   });
-  memo = { key, result };
+  memo = { values, result };
   return result;
 }

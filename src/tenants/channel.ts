@@ -74,8 +74,9 @@ export class UsageChannel {
     return call;
   }
 
-  flushWithin(ttlMs: number): Promise<void> {
-    if (this.timerArmed) return Promise.resolve();
+  /** Arms the report timer; null when it is armed already (another request's waitUntil holds it). */
+  flushWithin(ttlMs: number): Promise<void> | null {
+    if (this.timerArmed) return null;
     this.timerArmed = true;
     return sleep(ttlMs).then(() => {
       this.timerArmed = false;

@@ -63,6 +63,7 @@ export class TenantGuard {
   private count(bucket: string, requests: number, usd: number): void {
     const ch = this.channel(bucket);
     ch.add(requests, usd);
-    this.waitUntil(ch.flushWithin(this.ttlMs));
+    const timer = ch.flushWithin(this.ttlMs);
+    if (timer) this.waitUntil(timer);
   }
 }

@@ -6,6 +6,18 @@ export interface BodyLimitOptions {
   maxBytes: (c: Context<AppEnv>) => number;
 }
 
+const decoder = new TextDecoder();
+
+function concat(chunks: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
 const tooLarge = (max: number) =>
   new GatewayError(413, "invalid_request_error", "request_too_large", `Request body exceeds the limit of ${max} bytes.`);
 
@@ -19,11 +31,10 @@ export function bodyLimit(options: BodyLimitOptions): MiddlewareHandler<AppEnv> 
     const declared = Number(c.req.header("content-length"));
     if (Number.isFinite(declared) && declared > max) throw tooLarge(max);
     const body = c.req.raw.body;
-    let text = "";
+    const chunks: Uint8Array[] = [];
+    let total = 0;
     if (body !== null) {
       const reader = body.getReader();
-      const decoder = new TextDecoder();
-      let total = 0;
       for (;;) {
         const { done, value } = await reader.read();
         if (done) break;
@@ -32,11 +43,10 @@ export function bodyLimit(options: BodyLimitOptions): MiddlewareHandler<AppEnv> 
           await reader.cancel();
           throw tooLarge(max);
         }
-        text += decoder.decode(value, { stream: true });
+        chunks.push(value);
       }
-      text += decoder.decode();
     }
-    c.set("rawBody", text);
+    c.set("rawBody", decoder.decode(chunks.length === 1 ? chunks[0] : concat(chunks, total)));
     await next();
   };
 }
