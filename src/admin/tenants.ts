@@ -3,7 +3,7 @@ import type { AppEnv } from "../app-env";
 import type { Settings } from "../config/settings";
 import { methodNotAllowed, notFound } from "../errors";
 import { log } from "../log";
-import { limitsFor } from "../tenants/guard";
+import { limitsFor, tenantBucket } from "../tenants/guard";
 import type { UsageView } from "../tenants/protocol";
 
 function knownTenants(settings: Settings): string[] {
@@ -28,7 +28,7 @@ function tenantOf(c: Context<AppEnv>): string {
   return name;
 }
 
-const usageOf = (env: Env, tenant: string) => env.TENANTS.getByName(`tenant:${tenant}`).sync({ requests: 0, spendUsd: 0 });
+const usageOf = (env: Env, tenant: string) => env.TENANTS.getByName(tenantBucket(tenant)).sync({ requests: 0, spendUsd: 0 });
 
 /** `/admin/tenants`: each tenant's limits and today's usage (DESIGN §5). Mounted behind admin auth. */
 export function mountTenants(app: Hono<AppEnv>): void {
@@ -44,7 +44,7 @@ export function mountTenants(app: Hono<AppEnv>): void {
   });
   app.post("/admin/tenants/:tenant/reset", async (c) => {
     const tenant = tenantOf(c);
-    const usage = await c.env.TENANTS.getByName(`tenant:${tenant}`).resetSpend();
+    const usage = await c.env.TENANTS.getByName(tenantBucket(tenant)).resetSpend();
     log("info", "admin_tenant_reset", { tenant, requestId: c.get("requestId") });
     return c.json(tenantJson(c.get("settings"), tenant, usage));
   });

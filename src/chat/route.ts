@@ -4,7 +4,7 @@ import type { CacheScope } from "../cache/chain-cache";
 import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
 import type { RequestMetrics } from "../metrics/request-metrics";
-import { type TenantGuard, bucketsFor } from "../tenants/guard";
+import { type TenantGuard, bucketsFor, tenantBucket } from "../tenants/guard";
 import { applyTenantPolicy, modelAllowed } from "../tenants/policy";
 import { log } from "../log";
 import type { ChainCache } from "./execute";
@@ -43,7 +43,7 @@ export function chatCompletions(deps: ChatDeps): Handler<AppEnv> {
       settings,
       request,
       steps: planChain(settings.config, model, bounds, modelAllowed(settings, tenant)),
-      onSpend: (usd) => guard.spend(`tenant:${tenant}`, usd),
+      onSpend: (usd) => guard.spend(tenantBucket(tenant), usd),
       requestId: c.get("requestId"),
       clientSignal: c.req.raw.signal,
       waitUntil,

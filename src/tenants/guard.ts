@@ -12,6 +12,9 @@ export interface Bucket {
   dailyBudgetUsd: number | null;
 }
 
+/** The usage object's name for a tenant (anonymous IPs are `ip:<address>`). */
+export const tenantBucket = (tenant: string) => `tenant:${tenant}`;
+
 export function limitsFor(settings: Settings, tenant: string): TenantLimits {
   return settings.config.tenants.named[tenant] ?? settings.config.tenants.default;
 }
@@ -19,7 +22,7 @@ export function limitsFor(settings: Settings, tenant: string): TenantLimits {
 /** The buckets of a request: its tenant's, and for anonymous callers also their IP's. */
 export function bucketsFor(settings: Settings, tenant: string, ip: string | null): Bucket[] {
   const limits = limitsFor(settings, tenant);
-  const buckets: Bucket[] = [{ name: `tenant:${tenant}`, requestsPerMinute: limits.requestsPerMinute, dailyBudgetUsd: limits.dailyBudgetUsd }];
+  const buckets: Bucket[] = [{ name: tenantBucket(tenant), requestsPerMinute: limits.requestsPerMinute, dailyBudgetUsd: limits.dailyBudgetUsd }];
   const ipLimit = settings.config.tenants.ip.requestsPerMinute;
   if (tenant === "public" && ipLimit !== null) buckets.push({ name: `ip:${ip ?? "unknown"}`, requestsPerMinute: ipLimit, dailyBudgetUsd: null });
   return buckets;
