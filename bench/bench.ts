@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { markdownTable, say, table } from "./lib/output";
-import { GATEWAY_FILES, ROOT, startFake, startWrangler, tempDir, type FakeProcess, type WranglerProcess } from "./lib/processes";
+import { ROOT, startFake, startGateway, startWrangler, tempDir, type FakeProcess, type WranglerProcess } from "./lib/processes";
 import { cacheScenario } from "./scenarios/cache";
 import { concurrencyScenario } from "./scenarios/concurrency";
 import { admin, type Bench, chatBody, type Column, type ColumnName, KEY, problems, type Row, TOKEN } from "./scenarios/context";
@@ -60,23 +60,7 @@ async function main(): Promise<void> {
     const logLevel = "warn" as const;
     [bare, gw] = await Promise.all([
       startWrangler({ name: "bare", config: "bench/wrangler.bare.toml", files: ["bench/wrangler.bare.toml", "bench/bare-worker.ts"], dir: tmp.dir, logLevel, vars: { UPSTREAM_URL: `${fake.url}/v1` } }),
-      startWrangler({
-        name: "gateway",
-        files: GATEWAY_FILES,
-        dir: tmp.dir,
-        logLevel,
-        vars: {
-          HOLYSHEEP_BASE_URL: `${fake.url}/v1`,
-          HOLYSHEEP_API_KEY: KEY,
-          ALLOW_ANONYMOUS: "true",
-          ADMIN_TOKEN: TOKEN,
-          GATEWAY_CONFIG: JSON.stringify(GATEWAY_CONFIG),
-          // Whatever a developer's .dev.vars says, not these.
-          DEV_MODE: "",
-          CLIENT_KEYS: "",
-          ALERT_WEBHOOK_URL: "",
-        },
-      }),
+      startGateway({ dir: tmp.dir, upstream: fake, config: GATEWAY_CONFIG, apiKey: KEY, adminToken: TOKEN, logLevel }),
     ]);
     say(`started: upstream ${fake.url}, bare Worker ${bare.url}, gateway ${gw.url} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     const columns: Column[] = [

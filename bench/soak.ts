@@ -3,7 +3,7 @@
 // invariants of issue 6 at the end and exits non-zero on any violation. Loopback only; the load
 // stops by itself (request count and time are both capped).
 import { say } from "./lib/output";
-import { GATEWAY_FILES, startFake, startWrangler, tempDir, type FakeProcess, type WranglerProcess } from "./lib/processes";
+import { startFake, startGateway, tempDir, type FakeProcess, type WranglerProcess } from "./lib/processes";
 import { sleep } from "./lib/sleep";
 import { CONCURRENCY, GATEWAY_CONFIG, HALF_OPEN_MAX, KEY, PLAN, short, TIMEOUTS, TOKEN } from "./soak/config";
 import { checkAnswers, checkHalfOpen, checkLog, checkTransitions } from "./soak/invariants";
@@ -25,21 +25,7 @@ async function main(): Promise<number> {
   const running = new AbortController();
   try {
     fake = await startFake();
-    gw = await startWrangler({
-      name: "gateway",
-      files: GATEWAY_FILES,
-      dir: tmp.dir,
-      vars: {
-        HOLYSHEEP_BASE_URL: `${fake.url}/v1`,
-        HOLYSHEEP_API_KEY: KEY,
-        ALLOW_ANONYMOUS: "true",
-        ADMIN_TOKEN: TOKEN,
-        GATEWAY_CONFIG: JSON.stringify(GATEWAY_CONFIG),
-        DEV_MODE: "",
-        CLIENT_KEYS: "",
-        ALERT_WEBHOOK_URL: "",
-      },
-    });
+    gw = await startGateway({ dir: tmp.dir, upstream: fake, config: GATEWAY_CONFIG, apiKey: KEY, adminToken: TOKEN });
     const gwUrl = gw.url;
     const fakeUrl = fake.url;
     say(`started: upstream ${fakeUrl}, gateway ${gwUrl} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);

@@ -1,18 +1,8 @@
 import OpenAI, { APIError, AuthenticationError, NotFoundError } from "openai";
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
 import { describe, expect, it } from "vitest";
-import { gateway, type GatewayUnderTest, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
-
-/** The official SDK, pointed at a gateway "isolate" through its `fetch` option. */
-function sdk(gw: GatewayUnderTest, apiKey = WEB_KEY): OpenAI {
-  return new OpenAI({
-    apiKey,
-    baseURL: "http://gateway.test/v1",
-    fetch: (url, init) => gw.fetch(new Request(url, init)),
-    maxRetries: 0,
-    timeout: 5000,
-  });
-}
+import { sdk } from "./support/chain";
+import { gateway, Upstream, uniqueModel } from "./support/harness";
 
 function setup(models: string[] = [uniqueModel()]) {
   const up = new Upstream();

@@ -213,7 +213,37 @@ export async function startWrangler(o: WranglerOptions): Promise<WranglerProcess
 }
 
 /** What `wrangler dev` needs of the project to build the gateway (copied into a snapshot). */
-export const GATEWAY_FILES = ["wrangler.toml", "package.json", "tsconfig.json", "src"];
+const GATEWAY_FILES = ["wrangler.toml", "package.json", "tsconfig.json", "src"];
+
+export interface GatewayOptions {
+  dir: string;
+  upstream: FakeProcess;
+  config: unknown;
+  apiKey: string;
+  adminToken: string;
+  logLevel?: WranglerOptions["logLevel"];
+}
+
+/** The gateway under `wrangler dev`, anonymous callers allowed, pointed at the fake upstream. */
+export function startGateway(o: GatewayOptions): Promise<WranglerProcess> {
+  return startWrangler({
+    name: "gateway",
+    files: GATEWAY_FILES,
+    dir: o.dir,
+    logLevel: o.logLevel,
+    vars: {
+      HOLYSHEEP_BASE_URL: `${o.upstream.url}/v1`,
+      HOLYSHEEP_API_KEY: o.apiKey,
+      ALLOW_ANONYMOUS: "true",
+      ADMIN_TOKEN: o.adminToken,
+      GATEWAY_CONFIG: JSON.stringify(o.config),
+      // Whatever a developer's .dev.vars says, not these.
+      DEV_MODE: "",
+      CLIENT_KEYS: "",
+      ALERT_WEBHOOK_URL: "",
+    },
+  });
+}
 
 export function tempDir(prefix: string): { dir: string; remove(): void } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
