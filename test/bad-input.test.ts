@@ -1,22 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
-import { chat, chatBody, gateway, IOS_KEY, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
+import { chat, chatBody, gateway, IOS_KEY, singleModel, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
 import { expectOpenAIError } from "./support/expect";
 
-/** A gateway with one configured model, short timeouts, and no retries. */
-function setup(overrides: Record<string, unknown> = {}, config: Record<string, unknown> = {}) {
-  const up = new Upstream();
-  const model = uniqueModel();
-  const gw = gateway(up, {
-    config: {
-      models: { [model]: {} },
-      retry: { maxRetries: 0 },
-      timeouts: { requestMs: 300, streamIdleMs: 300, streamTotalMs: 3000, deadlineMs: 1000 },
-      ...config,
-    },
-    ...overrides,
-  });
-  return { up, model, gw };
-}
+const setup = singleModel;
 
 const encoder = new TextEncoder();
 

@@ -1,25 +1,12 @@
 import { describe, expect, it } from "vitest";
-import { chat, chatBody, gateway, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
+import { chat, chatBody, gateway, singleModel, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
 
 const APP = "https://app.example";
 const EVIL = "https://evil.example";
 const REQUESTED_HEADERS = ["authorization", "content-type", "x-stainless-os", "x-stainless-retry-count", "x-gateway-fallback"];
 const EXPOSED = ["x-request-id", "x-gateway-model", "x-gateway-source", "x-gateway-circuit", "retry-after", "retry-after-ms"];
 
-function setup(vars: Record<string, unknown> = {}) {
-  const up = new Upstream();
-  const model = uniqueModel();
-  const gw = gateway(up, {
-    config: {
-      models: { [model]: {} },
-      retry: { maxRetries: 0 },
-      timeouts: { requestMs: 300, streamIdleMs: 300, streamTotalMs: 3000, deadlineMs: 1000 },
-      limits: { maxBodyBytes: 10_000 },
-    },
-    ...vars,
-  });
-  return { up, model, gw };
-}
+const setup = (vars: Partial<Record<keyof Env, unknown>> = {}) => singleModel(vars, { limits: { maxBodyBytes: 10_000 } });
 
 const list = (value: string | null) => (value ?? "").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
 

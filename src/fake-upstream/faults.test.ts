@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { FaultSchema, MemoryFaultStore, type FaultInput } from "./faults";
-import { chatRequest, events, fake, hello, setFaults, timedChunks } from "./test-helpers";
+import { chatRequest, events, fake, hello, readUntilError, setFaults, timedChunks } from "./test-helpers";
 
 const streamed = hello("gpt-4.1", { stream: true });
 
@@ -71,19 +71,8 @@ describe("fault modes", () => {
     const { handler, stats } = fake();
     await setFaults(handler, { model: "gpt-4.1", mode: "cut_after", after: 2 });
     const res = await handler(chatRequest(streamed));
-    const reader = res.body?.getReader();
-    if (reader === undefined) throw new Error("no body");
-    const decoder = new TextDecoder();
-    let text = "";
-    await expect(
-      (async () => {
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) return;
-          text += decoder.decode(value);
-        }
-      })(),
-    ).rejects.toThrow(/cut/);
+    const { text, error } = await readUntilError(res);
+    expect(String(error)).toMatch(/cut/);
     expect(events(text)).toHaveLength(2);
     expect(text).not.toContain("[DONE]");
     expect(stats.snapshot().requests[0]).toMatchObject({ aborted: false, completed: false });

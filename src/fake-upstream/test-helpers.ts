@@ -53,3 +53,20 @@ export async function timedChunks(res: Response): Promise<{ text: string; at: nu
     out.push({ text: decoder.decode(value), at: performance.now() });
   }
 }
+
+/** Reads a body until it fails, as a cut stream must: the text that arrived, and the error. */
+export async function readUntilError(res: Response): Promise<{ text: string; error: unknown }> {
+  const reader = res.body?.getReader();
+  if (reader === undefined) throw new Error("no body");
+  const decoder = new TextDecoder();
+  let text = "";
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) return { text, error: null };
+      text += decoder.decode(value, { stream: true });
+    }
+  } catch (error) {
+    return { text, error };
+  }
+}

@@ -151,3 +151,19 @@ export async function eventually(check: () => Promise<boolean> | boolean, timeou
     await sleep(20);
   }
 }
+
+/** A gateway with one configured model, short timeouts and no retries: most request-path tests. */
+export function singleModel(vars: Partial<Record<keyof Env, unknown>> = {}, config: Record<string, unknown> = {}) {
+  const up = new Upstream();
+  const model = uniqueModel();
+  const gw = gateway(up, {
+    config: {
+      models: { [model]: {} },
+      retry: { maxRetries: 0 },
+      timeouts: { requestMs: 300, streamIdleMs: 300, streamTotalMs: 3000, deadlineMs: 1000 },
+      ...config,
+    },
+    ...vars,
+  });
+  return { up, model, gw };
+}
