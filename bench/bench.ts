@@ -6,10 +6,10 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { markdownTable, say, table } from "./lib/output";
-import { ROOT, startFake, startGateway, startWrangler, tempDir, type FakeProcess, type WranglerProcess } from "./lib/processes";
+import { type FakeProcess, ROOT, startFake, startGateway, startWrangler, tempDir, type WranglerProcess } from "./lib/processes";
 import { cacheScenario } from "./scenarios/cache";
 import { concurrencyScenario } from "./scenarios/concurrency";
-import { admin, type Bench, chatBody, type Column, type ColumnName, KEY, problems, type Row, TOKEN } from "./scenarios/context";
+import { admin, type Bench, type Column, type ColumnName, chatBody, KEY, problems, type Row, TOKEN } from "./scenarios/context";
 import { largeStreamScenario } from "./scenarios/large-stream";
 import { load } from "./scenarios/measure";
 import { openCircuitScenario } from "./scenarios/open-circuit";
@@ -45,7 +45,9 @@ async function main(): Promise<void> {
   say("which is what `npm run dev` runs, so the two columns share its proxy hop and local Durable");
   say("Object and KV simulation. (Miniflare or workerd could be driven directly instead, which skips");
   say("wrangler's proxy; one row below measures the Workers' own workerd sockets for comparison.)");
-  say(`The simulated upstream (src/fake-upstream) runs as its own Node process. Machine: ${cpus().length} cores, Node ${process.version}.`);
+  say(
+    `The simulated upstream (src/fake-upstream) runs as its own Node process. Machine: ${cpus().length} cores, Node ${process.version}.`,
+  );
   say(`Headline numbers are the median of ${reps} repetition(s).`);
   say();
 
@@ -59,27 +61,60 @@ async function main(): Promise<void> {
     fake = await startFake();
     const logLevel = "warn" as const;
     [bare, gw] = await Promise.all([
-      startWrangler({ name: "bare", config: "bench/wrangler.bare.toml", files: ["bench/wrangler.bare.toml", "bench/bare-worker.ts"], dir: tmp.dir, logLevel, vars: { UPSTREAM_URL: `${fake.url}/v1` } }),
+      startWrangler({
+        name: "bare",
+        config: "bench/wrangler.bare.toml",
+        files: ["bench/wrangler.bare.toml", "bench/bare-worker.ts"],
+        dir: tmp.dir,
+        logLevel,
+        vars: { UPSTREAM_URL: `${fake.url}/v1` },
+      }),
       startGateway({ dir: tmp.dir, upstream: fake, config: GATEWAY_CONFIG, apiKey: KEY, adminToken: TOKEN, logLevel }),
     ]);
-    say(`started: upstream ${fake.url}, bare Worker ${bare.url}, gateway ${gw.url} (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    say(
+      `started: upstream ${fake.url}, bare Worker ${bare.url}, gateway ${gw.url} (${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
     const columns: Column[] = [
       { name: "upstream direct", api: `${fake.url}/v1` },
       { name: "bare Worker", api: `${bare.url}/v1` },
       { name: "gateway", api: `${gw.url}/v1` },
     ];
     const bench: Bench = {
-      reps, fake, bare, gw, columns, admin: admin(gw), rows, raw,
+      reps,
+      fake,
+      bare,
+      gw,
+      columns,
+      admin: admin(gw),
+      rows,
+      raw,
       byCol: <T>(f: (c: Column) => T) => Object.fromEntries(columns.map((c) => [c.name, f(c)])) as Record<ColumnName, T>,
     };
 
     // Warm every path (isolates, connection pools, JIT) before measuring.
     for (const c of columns) {
-      await load({ url: `${c.api}/chat/completions`, connections: 1, amount: 200, body: (i) => chatBody("gpt-4.1", `warm ${i}`) });
-      await load({ url: `${c.api}/chat/completions`, connections: 10, duration: 1, body: (i) => chatBody("gpt-4.1", `warm10 ${i}`) });
+      await load({
+        url: `${c.api}/chat/completions`,
+        connections: 1,
+        amount: 200,
+        body: (i) => chatBody("gpt-4.1", `warm ${i}`),
+      });
+      await load({
+        url: `${c.api}/chat/completions`,
+        connections: 10,
+        duration: 1,
+        body: (i) => chatBody("gpt-4.1", `warm10 ${i}`),
+      });
     }
 
-    for (const scenario of [sequentialScenario, concurrencyScenario, streamingScenario, largeStreamScenario, openCircuitScenario, cacheScenario]) {
+    for (const scenario of [
+      sequentialScenario,
+      concurrencyScenario,
+      streamingScenario,
+      largeStreamScenario,
+      openCircuitScenario,
+      cacheScenario,
+    ]) {
       await scenario(bench);
     }
 
@@ -103,8 +138,16 @@ async function main(): Promise<void> {
   }
 }
 
-function writeResults(r: { reps: number; seconds: number; rows: Row[]; markdownTable: string; raw: Record<string, unknown> }): void {
-  const wranglerVersion = (JSON.parse(readFileSync(join(ROOT, "node_modules", "wrangler", "package.json"), "utf8")) as { version: string }).version;
+function writeResults(r: {
+  reps: number;
+  seconds: number;
+  rows: Row[];
+  markdownTable: string;
+  raw: Record<string, unknown>;
+}): void {
+  const wranglerVersion = (
+    JSON.parse(readFileSync(join(ROOT, "node_modules", "wrangler", "package.json"), "utf8")) as { version: string }
+  ).version;
   writeFileSync(
     join(ROOT, "bench", "results.json"),
     `${JSON.stringify(

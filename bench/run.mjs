@@ -1,10 +1,11 @@
 // `npm run bench` / `npm run soak`: bundles bench/<name>.ts (and the fake upstream's Node entry)
 // with esbuild, since Node cannot import the project's extensionless TypeScript imports, then
 // runs it. Arguments after the name go to the script.
-import { build } from "esbuild";
+
 import { spawn } from "node:child_process";
-import { fileURLToPath } from "node:url";
 import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "node_modules", ".cache", "gateway-bench");
@@ -28,6 +29,9 @@ await build({
   logLevel: "warning",
 });
 // A child process, so its exit code and signals are its own.
-const child = spawn(process.execPath, ["--enable-source-maps", join(out, `${name}.mjs`), ...args], { cwd: root, stdio: "inherit" });
+const child = spawn(process.execPath, ["--enable-source-maps", join(out, `${name}.mjs`), ...args], {
+  cwd: root,
+  stdio: "inherit",
+});
 for (const signal of ["SIGINT", "SIGTERM"]) process.on(signal, () => child.kill(signal));
 child.on("exit", (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

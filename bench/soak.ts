@@ -3,7 +3,7 @@
 // invariants of issue 6 at the end and exits non-zero on any violation. Loopback only; the load
 // stops by itself (request count and time are both capped).
 import { say } from "./lib/output";
-import { startFake, startGateway, tempDir, type FakeProcess, type WranglerProcess } from "./lib/processes";
+import { type FakeProcess, startFake, startGateway, tempDir, type WranglerProcess } from "./lib/processes";
 import { sleep } from "./lib/sleep";
 import { CONCURRENCY, GATEWAY_CONFIG, HALF_OPEN_MAX, KEY, PLAN, short, TIMEOUTS, TOKEN } from "./soak/config";
 import { checkAnswers, checkHalfOpen, checkLog, checkTransitions } from "./soak/invariants";
@@ -14,7 +14,9 @@ import { watchCircuits } from "./soak/watch";
 
 async function main(): Promise<number> {
   const t0 = performance.now();
-  say(`Soak${short ? " (--short)" : ""}: up to ${PLAN.requests} requests in at most ${PLAN.seconds} s, ${CONCURRENCY} at a time, against the gateway`);
+  say(
+    `Soak${short ? " (--short)" : ""}: up to ${PLAN.requests} requests in at most ${PLAN.seconds} s, ${CONCURRENCY} at a time, against the gateway`,
+  );
   say("under `wrangler dev` (what `npm run dev` runs) while the simulated upstream flaps. Loopback only.");
   say(`Timeouts ${JSON.stringify(TIMEOUTS)}, breaker openTimeoutMs 1000, halfOpenMaxCalls ${HALF_OPEN_MAX}, snapshotTtlMs 250.`);
   const tmp = tempDir("gateway-soak-");
@@ -43,10 +45,14 @@ async function main(): Promise<number> {
     await Promise.all([flapper, watch.done]);
     // Let the last reports reach the circuits before reading the metrics.
     await sleep(1000);
-    const metrics = readMetrics(await (await fetch(`${gwUrl}/admin/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text());
+    const metrics = readMetrics(
+      await (await fetch(`${gwUrl}/admin/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } })).text(),
+    );
 
     say();
-    say(`${outcomes.length} requests answered in ${loadSeconds.toFixed(0)} s (${watch.seen.polls} circuit polls, ${watch.seen.pollErrors} failed).`);
+    say(
+      `${outcomes.length} requests answered in ${loadSeconds.toFixed(0)} s (${watch.seen.polls} circuit polls, ${watch.seen.pollErrors} failed).`,
+    );
     checkAnswers(outcomes, violations);
     checkHalfOpen(watch.seen, violations);
     await gw.stop();

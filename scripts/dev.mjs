@@ -23,7 +23,9 @@ if (!token) {
 }
 const portArg = process.argv.indexOf("--port");
 const port = portArg > 0 ? process.argv[portArg + 1] : "8787";
-const upstream = vars.HOLYSHEEP_API_KEY ? "HolySheep (key from .dev.vars)" : "the simulated upstream (no HOLYSHEEP_API_KEY in .dev.vars)";
+const upstream = vars.HOLYSHEEP_API_KEY
+  ? "HolySheep (key from .dev.vars)"
+  : "the simulated upstream (no HOLYSHEEP_API_KEY in .dev.vars)";
 console.log(`
   Edge AI gateway, dev mode
   API:        http://localhost:${port}/v1   (answers from ${upstream})

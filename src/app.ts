@@ -1,9 +1,9 @@
 import { Hono } from "hono";
 import type { AppEnv } from "./app-env";
-import { parseOrigins } from "./config/settings";
 import { type ChatDeps, chatCompletions } from "./chat/route";
-import { GatewayError, methodNotAllowed, notFound, renderError } from "./errors";
-import { log } from "./log";
+import { parseOrigins } from "./config/settings";
+import { GatewayError, methodNotAllowed, notFound, renderError } from "./core/errors";
+import { log } from "./core/log";
 import { bodyLimit } from "./middleware/body-limit";
 import { clientAuth } from "./middleware/client-auth";
 import { cors } from "./middleware/cors";
@@ -25,7 +25,8 @@ export function createApp(deps: GatewayDeps): Hono<AppEnv> {
     "/v1/*",
     cors({
       origins: (c) => {
-        if (originsMemo.raw !== c.env.ALLOWED_ORIGINS) originsMemo = { raw: c.env.ALLOWED_ORIGINS, value: parseOrigins(c.env.ALLOWED_ORIGINS) };
+        if (originsMemo.raw !== c.env.ALLOWED_ORIGINS)
+          originsMemo = { raw: c.env.ALLOWED_ORIGINS, value: parseOrigins(c.env.ALLOWED_ORIGINS) };
         return originsMemo.value;
       },
     }),
@@ -39,7 +40,12 @@ export function createApp(deps: GatewayDeps): Hono<AppEnv> {
 
   app.use("/v1/*", clientAuth());
   app.get("/v1/models", (c) => {
-    const data = [...c.get("settings").config.models.keys()].map((id) => ({ id, object: "model", created: 0, owned_by: "holysheep" }));
+    const data = [...c.get("settings").config.models.keys()].map((id) => ({
+      id,
+      object: "model",
+      created: 0,
+      owned_by: "holysheep",
+    }));
     return c.json({ object: "list", data });
   });
   app.post(

@@ -21,13 +21,19 @@ export function createGateway(): ExportedHandler<Env> {
   const app = createApp({
     gate: (env, settings, waitUntil) => new BreakerGate((model) => isolate.channel(env, model, settings), settings, waitUntil),
     keys: (keys) => isolate.keys(keys),
-    tenants: (env, settings, waitUntil) => new TenantGuard((bucket) => isolate.usage(env, bucket), settings.config.snapshotTtlMs, waitUntil),
+    tenants: (env, settings, waitUntil) =>
+      new TenantGuard((bucket) => isolate.usage(env, bucket), settings.config.snapshotTtlMs, waitUntil),
     fetch: (env, settings) => (settings.simulatedUpstream ? simulatedUpstream(env, settings) : (request) => fetch(request)),
     cache: (env, settings, scope) =>
-      new KvChainCache(env.CACHE, settings, {
-        ...scope,
-        count: (model, series) => isolate.count(env, model, settings, series, scope.waitUntil),
-      }, isolate.recentCacheWrites),
+      new KvChainCache(
+        env.CACHE,
+        settings,
+        {
+          ...scope,
+          count: (model, series) => isolate.count(env, model, settings, series, scope.waitUntil),
+        },
+        isolate.recentCacheWrites,
+      ),
     metrics: (env, settings, requested, tenant, waitUntil) =>
       new RequestMetrics((name, amount) => isolate.count(env, requested, settings, name, waitUntil, amount), tenant),
     mount: (app) => {

@@ -32,7 +32,14 @@ export class Isolate {
   }
 
   /** Adds to a model's metric series; they reach its Durable Object with the next report. */
-  count(env: Env, model: ModelConfig, settings: Settings, series: string, waitUntil: (work: Promise<unknown>) => void, amount = 1): void {
+  count(
+    env: Env,
+    model: ModelConfig,
+    settings: Settings,
+    series: string,
+    waitUntil: (work: Promise<unknown>) => void,
+    amount = 1,
+  ): void {
     const ch = this.channel(env, model, settings);
     ch.outbox.count(series, amount);
     const timer = ch.flushWithin(settings.config.snapshotTtlMs);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { UPSTREAM_KEY, WEB_KEY, IOS_KEY, Upstream, chat, chatBody, gateway, uniqueModel, eventually } from "./support/harness";
+import { chat, chatBody, eventually, gateway, IOS_KEY, UPSTREAM_KEY, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
 
 const TOKEN = "admin-token-for-tests-0123456789";
 
@@ -8,13 +8,19 @@ function setup(extra: Record<string, unknown> = {}) {
   const model = uniqueModel();
   const cheap = uniqueModel("deepseek-v3.2");
   const config = {
-    models: { [model]: { fallbacks: [cheap], priceUsdPerMTok: 8, breaker: { failureThreshold: 2 } }, [cheap]: { priceUsdPerMTok: 0.42 } },
+    models: {
+      [model]: { fallbacks: [cheap], priceUsdPerMTok: 8, breaker: { failureThreshold: 2 } },
+      [cheap]: { priceUsdPerMTok: 0.42 },
+    },
     retry: { maxRetries: 0 },
     ...extra,
   };
   const gw = gateway(up, { config, ADMIN_TOKEN: TOKEN });
   const admin = (path: string, init: RequestInit = {}, token: string | null = TOKEN) =>
-    gw.fetch(path, { ...init, headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string>) } });
+    gw.fetch(path, {
+      ...init,
+      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(init.headers as Record<string, string>) },
+    });
   return { up, model, cheap, gw, admin, config };
 }
 
@@ -51,7 +57,11 @@ describe("admin authentication", () => {
     const res = await admin("/admin/circuits", { headers: { origin: "https://evil.example" } });
     expect(res.status).toBe(403);
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
-    const preflight = await admin("/admin/circuits/x/reset", { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } }, null);
+    const preflight = await admin(
+      "/admin/circuits/x/reset",
+      { method: "OPTIONS", headers: { origin: "https://evil.example", "access-control-request-method": "POST" } },
+      null,
+    );
     expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
   });
 
@@ -75,7 +85,18 @@ describe("circuits", () => {
     const { circuits } = (await res.json()) as { circuits: Record<string, unknown>[] };
     expect(circuits.map((c) => c.model).sort()).toEqual([model, cheap].sort());
     for (const c of circuits) {
-      for (const field of ["state", "consecutiveFailures", "halfOpenSuccesses", "halfOpenInFlight", "openedAt", "nextAttemptAt", "coolingUntil", "forcedReason", "config", "lifetime"]) {
+      for (const field of [
+        "state",
+        "consecutiveFailures",
+        "halfOpenSuccesses",
+        "halfOpenInFlight",
+        "openedAt",
+        "nextAttemptAt",
+        "coolingUntil",
+        "forcedReason",
+        "config",
+        "lifetime",
+      ]) {
         expect(c).toHaveProperty(field);
       }
       expect(c.state).toBe("closed");
@@ -84,7 +105,10 @@ describe("circuits", () => {
 
   it("force open with reason and duration, then reset: both are transitions with their reasons, most recent first", async () => {
     const { admin, gw, model, up } = setup();
-    const opened = await admin(`/admin/circuits/${model}/open`, { method: "POST", body: JSON.stringify({ reason: "provider maintenance", durationMs: 60_000 }) });
+    const opened = await admin(`/admin/circuits/${model}/open`, {
+      method: "POST",
+      body: JSON.stringify({ reason: "provider maintenance", durationMs: 60_000 }),
+    });
     expect(opened.status).toBe(200);
     const o = (await opened.json()) as { state: string; forcedReason: string; nextAttemptAt: number };
     expect(o.state).toBe("forced_open");
@@ -99,7 +123,10 @@ describe("circuits", () => {
 
     const reset = await admin(`/admin/circuits/${model}/reset`, { method: "POST" });
     expect(reset.status).toBe(200);
-    const detail = (await (await admin(`/admin/circuits/${model}`)).json()) as { state: string; transitions: { from: string; to: string; reason: string }[] };
+    const detail = (await (await admin(`/admin/circuits/${model}`)).json()) as {
+      state: string;
+      transitions: { from: string; to: string; reason: string }[];
+    };
     expect(detail.state).toBe("closed");
     expect(detail.transitions.slice(0, 2)).toMatchObject([
       { from: "forced_open", to: "closed", reason: "reset: admin" },
@@ -149,7 +176,7 @@ describe("circuits", () => {
     await gw.settle();
     for (const path of ["/admin", "/admin/circuits", `/admin/circuits/${model}`, "/admin/metrics"]) {
       const res = await admin(path);
-      const text = await res.text() + JSON.stringify([...res.headers]);
+      const text = (await res.text()) + JSON.stringify([...res.headers]);
       for (const secret of [UPSTREAM_KEY, WEB_KEY, IOS_KEY, TOKEN]) expect(text).not.toContain(secret);
     }
   });
@@ -174,7 +201,9 @@ describe("metrics", () => {
     expect(text).toContain(`gateway_requests_total{model="${model}",tenant="ios",source="upstream",status_class="2xx"} 1`);
     expect(text).toMatch(new RegExp(`gateway_tokens_total\\{model="${model}",tenant="web",kind="completion"\\} \\d+`));
     expect(text).toMatch(new RegExp(`gateway_spend_usd_total\\{model="${cheap}",tenant="web"\\} 0\\.\\d+`));
-    expect(text).toMatch(new RegExp(`gateway_fallback_spend_saved_usd_total\\{requested="${model}",served="${cheap}"\\} 0\\.\\d+`));
+    expect(text).toMatch(
+      new RegExp(`gateway_fallback_spend_saved_usd_total\\{requested="${model}",served="${cheap}"\\} 0\\.\\d+`),
+    );
     expect(text).toContain(`gateway_upstream_attempts_total{model="${model}",outcome="server_error"} 1`);
     expect(text).toContain(`gateway_circuit_state{model="${model}",state="closed"} 1`);
     expect(text).toContain(`gateway_upstream_latency_seconds_bucket{model="${model}",le="+Inf"} 3`);

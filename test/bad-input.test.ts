@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from "vitest";
-import { chat, chatBody, gateway, IOS_KEY, singleModel, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
 import { expectOpenAIError } from "./support/expect";
+import { chat, chatBody, gateway, IOS_KEY, singleModel, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
 
 const setup = singleModel;
 
@@ -65,7 +65,13 @@ describe("bad requests are refused in OpenAI's shape and never reach the upstrea
 
   it("refuses an unknown role (400, param names the message)", async () => {
     const { up, model, gw } = setup();
-    const res = await chat(gw, { model, messages: [{ role: "user", content: "a" }, { role: "wizard", content: "hi" }] });
+    const res = await chat(gw, {
+      model,
+      messages: [
+        { role: "user", content: "a" },
+        { role: "wizard", content: "hi" },
+      ],
+    });
     await expectOpenAIError(res, 400, { type: "invalid_request_error", param: /^messages\[1\]/ });
     expect(await up.calls()).toBe(0);
   });
@@ -75,7 +81,10 @@ describe("bad requests are refused in OpenAI's shape and never reach the upstrea
     ["an object as user content", { role: "user", content: { text: "hi" } }],
     ["an unknown content part type", { role: "user", content: [{ type: "video", video: "x" }] }],
     ["a text part without text", { role: "user", content: [{ type: "text" }] }],
-    ["an image part as system content", { role: "system", content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] }],
+    [
+      "an image part as system content",
+      { role: "system", content: [{ type: "image_url", image_url: { url: "https://x/y.png" } }] },
+    ],
     ["null content on a user message", { role: "user", content: null }],
     ["null content on an assistant message without tool_calls", { role: "assistant", content: null }],
     ["a tool message without tool_call_id", { role: "tool", content: "42" }],
@@ -142,7 +151,10 @@ describe("bad requests are refused in OpenAI's shape and never reach the upstrea
 
   it("accepts the edges of each range (n 1 and 128, temperature 0 and 2, top_p 0 and 1)", async () => {
     const { up, model, gw } = setup();
-    for (const extra of [{ n: 1, temperature: 0, top_p: 0 }, { n: 128, temperature: 2, top_p: 1, max_tokens: 1 }]) {
+    for (const extra of [
+      { n: 1, temperature: 0, top_p: 0 },
+      { n: 128, temperature: 2, top_p: 1, max_tokens: 1 },
+    ]) {
       const res = await chat(gw, chatBody(model, extra));
       expect(res.status, await res.clone().text()).toBe(200);
       await res.body?.cancel();
@@ -284,12 +296,15 @@ describe("routes and methods", () => {
     expect(await up.calls()).toBe(0);
   });
 
-  it.each([["/v1/completions"], ["/v1/chat/completion"], ["/nope"], ["/"]])("answers an unknown route %s with 404", async (path) => {
-    const { up, gw } = setup();
-    const res = await gw.fetch(path, { method: "POST", headers: { authorization: `Bearer ${WEB_KEY}` }, body: "{}" });
-    await expectOpenAIError(res, 404);
-    expect(await up.calls()).toBe(0);
-  });
+  it.each([["/v1/completions"], ["/v1/chat/completion"], ["/nope"], ["/"]])(
+    "answers an unknown route %s with 404",
+    async (path) => {
+      const { up, gw } = setup();
+      const res = await gw.fetch(path, { method: "POST", headers: { authorization: `Bearer ${WEB_KEY}` }, body: "{}" });
+      await expectOpenAIError(res, 404);
+      expect(await up.calls()).toBe(0);
+    },
+  );
 });
 
 describe("an invalid configuration fails every request with a 500 that names the field", () => {
@@ -374,7 +389,9 @@ describe("an invalid configuration fails every request with a 500 that names the
 
   it("fails /v1/models and /healthz too (never silently falls back to defaults)", async () => {
     const { gw } = setup({ CLIENT_KEYS: "public:k1" });
-    await expectOpenAIError(await gw.fetch("/v1/models", { headers: { authorization: "Bearer k1" } }), 500, { message: /CLIENT_KEYS/ });
+    await expectOpenAIError(await gw.fetch("/v1/models", { headers: { authorization: "Bearer k1" } }), 500, {
+      message: /CLIENT_KEYS/,
+    });
     await expectOpenAIError(await gw.fetch("/healthz"), 500, { message: /CLIENT_KEYS/ });
   });
 });
@@ -382,7 +399,13 @@ describe("an invalid configuration fails every request with a 500 that names the
 describe("every message shape OpenAI publishes is accepted and forwarded untouched", () => {
   const messages = [
     { role: "system", content: "You are terse." },
-    { role: "system", content: [{ type: "text", text: "Part one." }, { type: "text", text: "Part two." }] },
+    {
+      role: "system",
+      content: [
+        { type: "text", text: "Part one." },
+        { type: "text", text: "Part two." },
+      ],
+    },
     { role: "developer", content: "Follow the rules.", name: "dev1" },
     { role: "developer", content: [{ type: "text", text: "Array developer." }] },
     {
@@ -407,7 +430,13 @@ describe("every message shape OpenAI publishes is accepted and forwarded untouch
     { role: "assistant", content: null, function_call: { name: "legacy_fn", arguments: "{}" } },
     { role: "function", name: "legacy_fn", content: "legacy result" },
     { role: "assistant", content: "Plain answer.", refusal: null, audio: null },
-    { role: "assistant", content: [{ type: "text", text: "Array answer." }, { type: "refusal", refusal: "No." }] },
+    {
+      role: "assistant",
+      content: [
+        { type: "text", text: "Array answer." },
+        { type: "refusal", refusal: "No." },
+      ],
+    },
     { role: "user", content: "and now?" },
   ];
   const extra = {

@@ -3,14 +3,14 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { BreakerObject } from "../src/breaker/object";
 import {
-  type GatewayUnderTest,
-  Upstream,
   chat,
   chatBody,
   circuits,
   eventually,
+  type GatewayUnderTest,
   gateway,
   sleep,
+  Upstream,
   uniqueModel,
 } from "./support/harness";
 
@@ -68,7 +68,13 @@ describe("one circuit breaker per model", () => {
     const up = new Upstream();
     const sick = uniqueModel();
     const healthy = uniqueModel("deepseek-v3.2");
-    const gw = gateway(up, { config: { models: { [sick]: { breaker: { failureThreshold: 2 } }, [healthy]: {} }, retry: { maxRetries: 0 }, fallbackOrder: [] } });
+    const gw = gateway(up, {
+      config: {
+        models: { [sick]: { breaker: { failureThreshold: 2 } }, [healthy]: {} },
+        retry: { maxRetries: 0 },
+        fallbackOrder: [],
+      },
+    });
     await up.fault({ model: sick, mode: "status", status: 500 });
     await fail(gw, sick, 2);
     expect((await chat(gw, chatBody(sick))).status).toBe(503);
@@ -123,7 +129,11 @@ describe("one circuit breaker per model", () => {
     const closed = await c.detail(model);
     expect(closed.state).toBe("closed");
     expect(closed.transitions.slice(0, 5).map((t) => `${t.from}>${t.to}`)).toEqual([
-      "half_open>closed", "open>half_open", "half_open>open", "open>half_open", "closed>open",
+      "half_open>closed",
+      "open>half_open",
+      "half_open>open",
+      "open>half_open",
+      "closed>open",
     ]);
   });
 
@@ -134,7 +144,11 @@ describe("one circuit breaker per model", () => {
     await fail(gw, model, 1);
     await sleep(150);
     // An isolate takes the only probe permit and dies before reporting.
-    const settings = { model, config: { ...c.settings.config.models.get(model)!.breaker, coolingMaxMs: 60_000 }, alertWebhookUrl: null };
+    const settings = {
+      model,
+      config: { ...c.settings.config.models.get(model)!.breaker, coolingMaxMs: 60_000 },
+      alertWebhookUrl: null,
+    };
     const lost = await env.BREAKERS.getByName(model).sync({ settings, report: null, permits: [200] });
     expect(lost.grants[0]?.kind).toBe("admitted");
     const denied = await chat(gw, chatBody(model));
@@ -229,7 +243,7 @@ describe("one circuit breaker per model", () => {
     const other = gateway(up, { config });
     const cooled = await chat(other, chatBody(model));
     expect(cooled.status).toBe(429);
-    expect((await cooled.json() as { error: { code: string } }).error.code).toBe("rate_limited");
+    expect(((await cooled.json()) as { error: { code: string } }).error.code).toBe("rate_limited");
     expect(Number(cooled.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
     expect(await up.calls(model)).toBe(1);
     await other.settle();
@@ -238,7 +252,11 @@ describe("one circuit breaker per model", () => {
   it("keeps the order of batched outcomes: S, F, F, S, F never trips a threshold of 3", async () => {
     const { model, gw } = setup({ failureThreshold: 3 });
     const c = await circuits(gw);
-    const settings = { model, config: { ...c.settings.config.models.get(model)!.breaker, coolingMaxMs: 60_000 }, alertWebhookUrl: null };
+    const settings = {
+      model,
+      config: { ...c.settings.config.models.get(model)!.breaker, coolingMaxMs: 60_000 },
+      alertWebhookUrl: null,
+    };
     const S = { kind: "success" } as const;
     const F = { kind: "failure", reason: "server_error" } as const;
     const outcomes = [S, F, F, S, F].map((outcome) => ({ outcome, n: 1, permitId: null }));
@@ -253,11 +271,16 @@ describe("one circuit breaker per model", () => {
   it("the rate rule trips at its ratio only once minimumCalls outcomes were seen", async () => {
     const { model, gw } = setup({ trip: "rate", failureRateThreshold: 0.5, minimumCalls: 10, windowMs: 60_000 });
     const c = await circuits(gw);
-    const settings = { model, config: { ...c.settings.config.models.get(model)!.breaker, coolingMaxMs: 60_000 }, alertWebhookUrl: null };
+    const settings = {
+      model,
+      config: { ...c.settings.config.models.get(model)!.breaker, coolingMaxMs: 60_000 },
+      alertWebhookUrl: null,
+    };
     const stub = env.BREAKERS.getByName(model);
     const F = { kind: "failure", reason: "server_error" } as const;
     const S = { kind: "success" } as const;
-    const sync = (outcome: typeof F | typeof S, n: number) => stub.sync({ settings, report: { outcomes: [{ outcome, n, permitId: null }], deltas: {} }, permits: [] });
+    const sync = (outcome: typeof F | typeof S, n: number) =>
+      stub.sync({ settings, report: { outcomes: [{ outcome, n, permitId: null }], deltas: {} }, permits: [] });
     expect((await sync(F, 9)).snapshot.state).toBe("closed"); // 100 % failures but below minimumCalls
     expect((await sync(S, 10)).snapshot.state).toBe("closed"); // 9/19 < 50 %
     expect((await sync(F, 1)).snapshot.state).toBe("open"); // 10/20 = 50 %
@@ -378,7 +401,9 @@ describe("the breaker's Durable Object", () => {
     expect(res.status).toBe(200);
     await gw.settle();
     const c = await circuits(gw);
-    await eventually(async () => (await c.series(model))[`gateway_breaker_object_errors_total{model="${model}",kind="overloaded"}`] === 1);
+    await eventually(
+      async () => (await c.series(model))[`gateway_breaker_object_errors_total{model="${model}",kind="overloaded"}`] === 1,
+    );
   });
 });
 

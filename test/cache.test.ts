@@ -12,7 +12,7 @@ import {
   soloSetup,
 } from "./support/chain";
 import { expectOpenAIError } from "./support/expect";
-import { IOS_KEY, Upstream, WEB_KEY, chat, chatBody, circuits, gateway, uniqueModel } from "./support/harness";
+import { chat, chatBody, circuits, gateway, IOS_KEY, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
 
 const weatherTool = {
   type: "function",
@@ -62,7 +62,9 @@ describe("the KV fallback cache: served when the circuit is open", () => {
     expect(response.headers.get("x-gateway-model")).toBe(model);
     expect(data.choices[0]?.message.content).toBe(original.choices[0]?.message.content);
 
-    const { data: stream, response: streamed } = await client.chat.completions.create({ model, messages, stream: true }).withResponse();
+    const { data: stream, response: streamed } = await client.chat.completions
+      .create({ model, messages, stream: true })
+      .withResponse();
     expect(streamed.headers.get("x-gateway-source")).toBe("cache");
     expect(streamed.headers.get("x-gateway-model")).toBe(model);
     expect(streamed.headers.get("x-gateway-cache-age")).toMatch(/^\d+$/);
@@ -150,7 +152,11 @@ describe("the KV fallback cache: served when the circuit is open", () => {
 
   it("a tool-call answer assembled from a stream replays intact as JSON, as a stream and through the SDK's stream helper", async () => {
     const { up, model, config, gw } = soloSetup();
-    const body = chatBody(model, { messages: [{ role: "user", content: "weather in Oslo?" }], tools: [weatherTool], stream: true });
+    const body = chatBody(model, {
+      messages: [{ role: "user", content: "weather in Oslo?" }],
+      tools: [weatherTool],
+      stream: true,
+    });
     const first = await primed(gw, body);
     const original = parseStream(first.text);
     expect(original.done).toBe(true);
@@ -171,7 +177,11 @@ describe("the KV fallback cache: served when the circuit is open", () => {
     expect(s.toolCalls).toEqual(original.toolCalls);
 
     const final = await sdk(later)
-      .chat.completions.stream({ model, messages: [{ role: "user", content: "weather in Oslo?" }], tools: [weatherTool as never] })
+      .chat.completions.stream({
+        model,
+        messages: [{ role: "user", content: "weather in Oslo?" }],
+        tools: [weatherTool as never],
+      })
       .finalChatCompletion();
     const call = final.choices[0]?.message.tool_calls?.[0];
     if (call?.type !== "function") throw new Error("expected a function tool call");
@@ -202,7 +212,9 @@ describe("the KV fallback cache: other ways in", () => {
     const first = await primed(gw, chatBody(model, { stream: true }));
     expect(parseStream(first.text).done).toBe(true);
     const later = await openAndFresh(up, config, model);
-    const withUsage = parseStream(await (await chat(later, chatBody(model, { stream: true, stream_options: { include_usage: true } }))).text());
+    const withUsage = parseStream(
+      await (await chat(later, chatBody(model, { stream: true, stream_options: { include_usage: true } }))).text(),
+    );
     expect(withUsage.done).toBe(true);
     const usage = withUsage.chunks.find((c) => c.choices.length === 0);
     expect(usage?.usage).toMatchObject({ completion_tokens: expect.any(Number), prompt_tokens: expect.any(Number) });
@@ -339,9 +351,14 @@ describe("what is never cached", () => {
   it("an answer over a tiny maxEntryBytes (200) is never cached", async () => {
     const { up, model, config, gw } = soloSetup({ extra: { cache: { maxEntryBytes: 200 } } });
     expect((await primed(gw, chatBody(model))).res.status).toBe(200);
-    expect((await primed(gw, chatBody(model, { stream: true, messages: [{ role: "user", content: "s" }] }))).res.status).toBe(200);
+    expect((await primed(gw, chatBody(model, { stream: true, messages: [{ role: "user", content: "s" }] }))).res.status).toBe(
+      200,
+    );
     expect((await probeCache(up, config, model, chatBody(model))).res.status).toBe(503);
-    expect((await probeCache(up, config, model, chatBody(model, { stream: true, messages: [{ role: "user", content: "s" }] }))).res.status).toBe(503);
+    expect(
+      (await probeCache(up, config, model, chatBody(model, { stream: true, messages: [{ role: "user", content: "s" }] }))).res
+        .status,
+    ).toBe(503);
   });
 
   it("a request with Cache-Control: no-store is answered but not cached", async () => {

@@ -8,9 +8,18 @@ const EXPOSED = ["x-request-id", "x-gateway-model", "x-gateway-source", "x-gatew
 
 const setup = (vars: Partial<Record<keyof Env, unknown>> = {}) => singleModel(vars, { limits: { maxBodyBytes: 10_000 } });
 
-const list = (value: string | null) => (value ?? "").split(",").map((s) => s.trim().toLowerCase()).filter(Boolean);
+const list = (value: string | null) =>
+  (value ?? "")
+    .split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
 
-function preflight(gw: ReturnType<typeof setup>["gw"], origin: string, path = "/v1/chat/completions", headers = REQUESTED_HEADERS) {
+function preflight(
+  gw: ReturnType<typeof setup>["gw"],
+  origin: string,
+  path = "/v1/chat/completions",
+  headers = REQUESTED_HEADERS,
+) {
   return gw.fetch(path, {
     method: "OPTIONS",
     headers: {
@@ -44,9 +53,17 @@ describe("CORS with ALLOWED_ORIGINS=https://app.example", () => {
   it("a preflight needs no client key and allows every x-stainless-* the SDK sends", async () => {
     const { gw } = setup(vars);
     const sdkHeaders = [
-      "authorization", "content-type", "x-stainless-arch", "x-stainless-lang", "x-stainless-os",
-      "x-stainless-package-version", "x-stainless-retry-count", "x-stainless-runtime",
-      "x-stainless-runtime-version", "x-stainless-timeout", "x-gateway-max-stale",
+      "authorization",
+      "content-type",
+      "x-stainless-arch",
+      "x-stainless-lang",
+      "x-stainless-os",
+      "x-stainless-package-version",
+      "x-stainless-retry-count",
+      "x-stainless-runtime",
+      "x-stainless-runtime-version",
+      "x-stainless-timeout",
+      "x-gateway-max-stale",
     ];
     const res = await preflight(gw, APP, "/v1/chat/completions", sdkHeaders);
     expect(res.status).toBe(204);
@@ -176,7 +193,10 @@ describe("admin routes answer no cross-origin requests", () => {
     expect(res.headers.get("access-control-allow-origin")).toBeNull();
     expect(res.headers.get("access-control-expose-headers")).toBeNull();
     await res.body?.cancel();
-    const reset = await gw.fetch("/admin/circuits/whatever/reset", { method: "POST", headers: { origin: APP, authorization: `Bearer ${ADMIN}` } });
+    const reset = await gw.fetch("/admin/circuits/whatever/reset", {
+      method: "POST",
+      headers: { origin: APP, authorization: `Bearer ${ADMIN}` },
+    });
     expect(reset.headers.get("access-control-allow-origin")).toBeNull();
     await reset.body?.cancel();
   });
@@ -240,7 +260,10 @@ describe("GET /healthz and GET /v1/models", () => {
     const res = await gw.fetch("/v1/models", { headers: { authorization: `Bearer ${WEB_KEY}` } });
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("application/json");
-    const body = (await res.json()) as { object: string; data: { id: string; object: string; created: number; owned_by: string }[] };
+    const body = (await res.json()) as {
+      object: string;
+      data: { id: string; object: string; created: number; owned_by: string }[];
+    };
     expect(body.object).toBe("list");
     expect(body.data.map((m) => m.id).sort()).toEqual([...models].sort());
     for (const m of body.data) {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { type Completion, chainSetup, hello, openAndFresh, parseStream, primed, retryAfterOf } from "./support/chain";
 import { expectOpenAIError } from "./support/expect";
-import { Upstream, chat, chatBody, circuits, gateway, sleep, uniqueModel } from "./support/harness";
+import { chat, chatBody, circuits, gateway, sleep, Upstream, uniqueModel } from "./support/harness";
 
 describe("the fallback chain: open circuit, no cached answer", () => {
   it("the cheaper model answers, and x-gateway-model says which", async () => {
@@ -265,7 +265,9 @@ describe("fallbackOrder and the caller's bounds", () => {
     expect(hit.status).toBe(200);
     expect(hit.headers.get("x-gateway-source")).toBe("cache");
     await hit.body?.cancel();
-    const miss = await chat(later, chatBody(model, { messages: [{ role: "user", content: "never asked" }] }), { "x-gateway-fallback": "cache" });
+    const miss = await chat(later, chatBody(model, { messages: [{ role: "user", content: "never asked" }] }), {
+      "x-gateway-fallback": "cache",
+    });
     await expectOpenAIError(miss, 503, { code: "circuit_open" });
     expect(await up.calls(fb)).toBe(0);
     await later.settle();
@@ -342,7 +344,10 @@ describe("x-should-retry: false once the gateway retried or fell back", () => {
     await open.settle();
 
     const other = chainSetup({ model: { timeouts: { requestMs: 100 } } });
-    await other.up.fault({ model: other.model, mode: "status", status: 429, retryAfter: "1" }, { model: other.fb, mode: "status", status: 503 });
+    await other.up.fault(
+      { model: other.model, mode: "status", status: 429, retryAfter: "1" },
+      { model: other.fb, mode: "status", status: 503 },
+    );
     const b = await chat(other.gw, chatBody(other.model));
     expect(b.status).toBe(429);
     expect(b.headers.get("x-should-retry")).toBe("false");

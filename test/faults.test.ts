@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { chat, chatBody, gateway, sseData, UPSTREAM_KEY, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
 import { eventually, expectOpenAIError } from "./support/expect";
+import { chat, chatBody, gateway, sseData, UPSTREAM_KEY, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
 
 const TIMEOUTS = { requestMs: 300, streamIdleMs: 300, streamTotalMs: 5000, deadlineMs: 2000 };
 
@@ -155,7 +155,14 @@ describe("failures before commit: the client gets a clear error (no fallback con
 
   it.each([[400], [404], [413], [422]])("upstream %i is relayed with its status and message", async (status) => {
     const { up, model, gw } = setup();
-    const body = { error: { message: `custom upstream complaint ${status}`, type: "invalid_request_error", code: `code_${status}`, param: "messages" } };
+    const body = {
+      error: {
+        message: `custom upstream complaint ${status}`,
+        type: "invalid_request_error",
+        code: `code_${status}`,
+        param: "messages",
+      },
+    };
     await up.fault({ model, mode: "status", status, body });
     const res = await chat(gw, chatBody(model));
     const err = await expectOpenAIError(res, status, { type: "invalid_request_error" });
@@ -168,7 +175,12 @@ describe("failures before commit: the client gets a clear error (no fallback con
 
   it("upstream 4xx on a stream is relayed too (422)", async () => {
     const { up, model, gw } = setup();
-    await up.fault({ model, mode: "status", status: 422, body: { error: { message: "nope", type: "invalid_request_error", code: null, param: null } } });
+    await up.fault({
+      model,
+      mode: "status",
+      status: 422,
+      body: { error: { message: "nope", type: "invalid_request_error", code: null, param: null } },
+    });
     const res = await chat(gw, chatBody(model, { stream: true }));
     const err = await expectOpenAIError(res, 422);
     expect(err.message).toBe("nope");
@@ -190,7 +202,14 @@ describe("failures before commit: the client gets a clear error (no fallback con
 
   it.each([[401], [403]])("upstream %i → 502 upstream_auth_error with no key material", async (status) => {
     const { up, model, gw } = setup();
-    const leaky = { error: { message: `Incorrect API key provided: ${UPSTREAM_KEY}.`, type: "invalid_request_error", code: "invalid_api_key", param: null } };
+    const leaky = {
+      error: {
+        message: `Incorrect API key provided: ${UPSTREAM_KEY}.`,
+        type: "invalid_request_error",
+        code: "invalid_api_key",
+        param: null,
+      },
+    };
     await up.fault({ model, mode: "status", status, body: leaky });
     const res = await chat(gw, chatBody(model));
     const text = await res.clone().text();
@@ -261,7 +280,9 @@ describe("retries", () => {
     await up.fault({ model, mode: "status", status: 503, times: 1 });
     const res = await chat(gw, chatBody(model));
     expect(res.status).toBe(200);
-    expect(((await res.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe(answerOf(model));
+    expect(((await res.json()) as { choices: { message: { content: string } }[] }).choices[0]?.message.content).toBe(
+      answerOf(model),
+    );
     expect(await up.calls(model)).toBe(2);
     await gw.settle();
   });

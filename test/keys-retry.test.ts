@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { chainSetup, fingerprintOf, hello, retryAfterOf, type Completion } from "./support/chain";
+import { type Completion, chainSetup, fingerprintOf, hello, retryAfterOf } from "./support/chain";
 import { expectOpenAIError } from "./support/expect";
-import { Upstream, chat, chatBody, circuits, eventually, gateway, sleep, uniqueModel } from "./support/harness";
+import { chat, chatBody, circuits, eventually, gateway, sleep, Upstream, uniqueModel } from "./support/harness";
 
 type Rec = { model: string; keyFingerprint: string; at: number };
 const records = async (up: Upstream) => (await up.stats()).requests as unknown as Rec[];
@@ -15,7 +15,12 @@ function keyPair() {
 describe("429: cooling, not failure", () => {
   const variants: { name: string; fault: () => Record<string, unknown>; seconds: [number, number]; maxMs: number }[] = [
     { name: 'Retry-After: "2"', fault: () => ({ retryAfter: "2" }), seconds: [2, 2], maxMs: 2000 },
-    { name: "Retry-After as an HTTP date", fault: () => ({ retryAfter: new Date(Date.now() + 3000).toUTCString() }), seconds: [2, 3], maxMs: 3000 },
+    {
+      name: "Retry-After as an HTTP date",
+      fault: () => ({ retryAfter: new Date(Date.now() + 3000).toUTCString() }),
+      seconds: [2, 3],
+      maxMs: 3000,
+    },
     { name: 'retry-after-ms: "1500"', fault: () => ({ retryAfterMs: "1500" }), seconds: [2, 2], maxMs: 1500 },
     { name: "no Retry-After at all", fault: () => ({}), seconds: [1, 1], maxMs: 1000 },
   ];
@@ -24,7 +29,11 @@ describe("429: cooling, not failure", () => {
     it(`${v.name}: no breaker failure, the cool-down is honoured, the final 429 carries Retry-After`, async () => {
       const up = new Upstream();
       const model = uniqueModel();
-      const config = { models: { [model]: { breaker: { failureThreshold: 1 } } }, retry: { maxRetries: 2, baseDelayMs: 0 }, fallbackOrder: [] };
+      const config = {
+        models: { [model]: { breaker: { failureThreshold: 1 } } },
+        retry: { maxRetries: 2, baseDelayMs: 0 },
+        fallbackOrder: [],
+      };
       const gw = gateway(up, { config });
       await up.fault({ model, mode: "status", status: 429, ...v.fault() });
       const res = await chat(gw, chatBody(model));
@@ -169,7 +178,10 @@ describe("HolySheep key rotation", () => {
     const m1 = uniqueModel();
     const m2 = uniqueModel();
     const { a, b } = keyPair();
-    const gw = gateway(up, { config: { models: { [m1]: {}, [m2]: {} }, retry: { maxRetries: 0 } }, HOLYSHEEP_API_KEY: `${a},${b}` });
+    const gw = gateway(up, {
+      config: { models: { [m1]: {}, [m2]: {} }, retry: { maxRetries: 0 } },
+      HOLYSHEEP_API_KEY: `${a},${b}`,
+    });
     await up.fault({ model: m1, mode: "status", status: 403, key: a });
     const [fa, fbp] = [await fingerprintOf(a), await fingerprintOf(b)];
     const r1 = await chat(gw, chatBody(m1));
@@ -182,7 +194,12 @@ describe("HolySheep key rotation", () => {
     expect(r3.status).toBe(200);
     await r3.body?.cancel();
     const recs = await records(up);
-    expect(recs.map((r) => `${r.model === m1 ? "m1" : "m2"}:${r.keyFingerprint}`)).toEqual([`m1:${fa}`, `m1:${fbp}`, `m2:${fa}`, `m1:${fbp}`]);
+    expect(recs.map((r) => `${r.model === m1 ? "m1" : "m2"}:${r.keyFingerprint}`)).toEqual([
+      `m1:${fa}`,
+      `m1:${fbp}`,
+      `m2:${fa}`,
+      `m1:${fbp}`,
+    ]);
     await gw.settle();
   });
 
@@ -192,7 +209,14 @@ describe("HolySheep key rotation", () => {
     const { a, b } = keyPair();
     const gw = gateway(up, { config: { models: { [model]: {} }, retry: { maxRetries: 0 } }, HOLYSHEEP_API_KEY: `${a},${b}` });
     // Like the real API, the refusal echoes the key it was given.
-    const echo = (key: string) => ({ error: { message: `Incorrect API key provided: ${key}.`, type: "invalid_request_error", code: "invalid_api_key", param: null } });
+    const echo = (key: string) => ({
+      error: {
+        message: `Incorrect API key provided: ${key}.`,
+        type: "invalid_request_error",
+        code: "invalid_api_key",
+        param: null,
+      },
+    });
     await up.fault(
       { model: "*", mode: "status", status: 401, key: a, body: echo(a) },
       { model: "*", mode: "status", status: 401, key: b, body: echo(b) },
@@ -219,11 +243,17 @@ describe("HolySheep key rotation", () => {
     const m1 = uniqueModel();
     const m2 = uniqueModel();
     const { a, b } = keyPair();
-    const overrides = { config: { models: { [m1]: {}, [m2]: {} }, retry: { maxRetries: 0 } }, HOLYSHEEP_API_KEY: `${a},${b}`, ALERT_WEBHOOK_URL: up.webhook };
+    const overrides = {
+      config: { models: { [m1]: {}, [m2]: {} }, retry: { maxRetries: 0 } },
+      HOLYSHEEP_API_KEY: `${a},${b}`,
+      ALERT_WEBHOOK_URL: up.webhook,
+    };
     await up.fault({ model: "*", mode: "status", status: 401, key: a });
     const isolates = [gateway(up, overrides), gateway(up, overrides), gateway(up, overrides)];
     const responses = await Promise.all(
-      isolates.flatMap((gw) => [m1, m2, m1].map((m, i) => chat(gw, chatBody(m, { messages: [{ role: "user", content: `n${i}` }] })))),
+      isolates.flatMap((gw) =>
+        [m1, m2, m1].map((m, i) => chat(gw, chatBody(m, { messages: [{ role: "user", content: `n${i}` }] }))),
+      ),
     );
     expect(responses.map((r) => r.status)).toEqual(responses.map(() => 200));
     await Promise.all(responses.map((r) => r.body?.cancel()));
@@ -281,7 +311,11 @@ describe("retries", () => {
     const up = new Upstream();
     const model = uniqueModel();
     const gw = gateway(up, {
-      config: { models: { [model]: { breaker: { failureThreshold: 20 } } }, retry: { maxRetries: 2, baseDelayMs: 0, maxAttempts: 10 }, fallbackOrder: [] },
+      config: {
+        models: { [model]: { breaker: { failureThreshold: 20 } } },
+        retry: { maxRetries: 2, baseDelayMs: 0, maxAttempts: 10 },
+        fallbackOrder: [],
+      },
     });
     await up.fault({ model, mode: "status", status: 503 });
     const res = await chat(gw, chatBody(model));
@@ -312,7 +346,11 @@ describe("retries", () => {
     const fb2 = uniqueModel("gemini-2.5-flash");
     const gw = gateway(up, {
       config: {
-        models: { [model]: { fallbacks: [fb1, fb2], breaker: { failureThreshold: 20 } }, [fb1]: { breaker: { failureThreshold: 20 } }, [fb2]: {} },
+        models: {
+          [model]: { fallbacks: [fb1, fb2], breaker: { failureThreshold: 20 } },
+          [fb1]: { breaker: { failureThreshold: 20 } },
+          [fb2]: {},
+        },
         retry: { maxRetries: 1, baseDelayMs: 0, maxAttempts: 3 },
       },
     });

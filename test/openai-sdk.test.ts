@@ -1,4 +1,5 @@
-import OpenAI, { APIError, AuthenticationError, NotFoundError } from "openai";
+import type OpenAI from "openai";
+import { APIError, AuthenticationError, NotFoundError } from "openai";
 import type { ChatCompletionMessageParam, ChatCompletionTool } from "openai/resources/chat/completions";
 import { describe, expect, it } from "vitest";
 import { sdk } from "./support/chain";

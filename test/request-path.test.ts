@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chat, chatBody, gateway, sseData, uniqueModel, Upstream } from "./support/harness";
+import { chat, chatBody, gateway, sseData, Upstream, uniqueModel } from "./support/harness";
 
 describe("the request path", () => {
   it("answers a non-streaming chat with the upstream's completion and the gateway headers", async () => {
@@ -42,7 +42,9 @@ describe("the request path", () => {
     const model = uniqueModel();
     const gw = gateway(up, { config: { models: { [model]: {} } } });
     const res = await chat(gw, chatBody(model, { stream: true, stream_options: { include_usage: true } }));
-    const chunks = sseData(await res.text()).slice(0, -1).map((e) => JSON.parse(e));
+    const chunks = sseData(await res.text())
+      .slice(0, -1)
+      .map((e) => JSON.parse(e));
     const usage = chunks.find((c) => c.choices.length === 0);
     expect(usage?.usage.completion_tokens).toBeGreaterThan(0);
     await gw.settle();

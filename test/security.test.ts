@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { chat, chatBody, gateway, IOS_KEY, UPSTREAM_KEY, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
 import { eventually } from "./support/expect";
+import { chat, chatBody, gateway, IOS_KEY, UPSTREAM_KEY, Upstream, uniqueModel, WEB_KEY } from "./support/harness";
 
 const SECOND_KEY = "sk-test-second-9999999999999999";
 const UPSTREAM_KEYS = [UPSTREAM_KEY, SECOND_KEY];
@@ -67,7 +67,8 @@ function scan(secrets: string[]): { where: string; secret: string }[] {
   const found: { where: string; secret: string }[] = [];
   for (const secret of secrets) {
     for (const [i, res] of captured.entries()) {
-      for (const [name, value] of res.headers) if (value.includes(secret)) found.push({ where: `response ${i} header ${name}`, secret });
+      for (const [name, value] of res.headers)
+        if (value.includes(secret)) found.push({ where: `response ${i} header ${name}`, secret });
       if (texts[i]?.includes(secret)) found.push({ where: `response ${i} body: ${texts[i]?.slice(0, 200)}`, secret });
     }
     for (const line of logged) if (line.includes(secret)) found.push({ where: `log: ${line.slice(0, 300)}`, secret });

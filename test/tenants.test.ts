@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { Upstream, chatBody, gateway, uniqueModel, type GatewayUnderTest } from "./support/harness";
+import { chatBody, type GatewayUnderTest, gateway, Upstream, uniqueModel } from "./support/harness";
 
 const TOKEN = "tenant-admin-token";
 

@@ -82,7 +82,7 @@ export async function getJson<T>(url: string, token?: string): Promise<T> {
 
 export async function call(method: string, url: string, body?: unknown, token?: string): Promise<unknown> {
   const headers: Record<string, string> = { "content-type": "application/json" };
-  if (token) headers["authorization"] = `Bearer ${token}`;
+  if (token) headers.authorization = `Bearer ${token}`;
   const res = await fetch(url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
   const text = await res.text();
   if (!res.ok) throw new Error(`${method} ${url}: ${res.status} ${text}`);

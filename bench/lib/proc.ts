@@ -112,7 +112,9 @@ export function proxyWorkerd(wranglerPid: number, proxyPort: number): number | n
   return (
     descendants(wranglerPid).find((pid) => {
       try {
-        return procName(pid) === "workerd" && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`entry=127.0.0.1:${proxyPort}`);
+        return (
+          procName(pid) === "workerd" && readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(`entry=127.0.0.1:${proxyPort}`)
+        );
       } catch {
         return false;
       }

@@ -147,8 +147,15 @@ export async function startWrangler(o: WranglerOptions): Promise<WranglerProcess
     join(ROOT, "node_modules", "wrangler", "bin", "wrangler.js"),
     "dev",
     ...(o.config ? ["--config", o.config] : []),
-    "--port", String(port), "--ip", "127.0.0.1", "--inspector-port", String(inspector),
-    "--persist-to", state, "--show-interactive-dev-session=false",
+    "--port",
+    String(port),
+    "--ip",
+    "127.0.0.1",
+    "--inspector-port",
+    String(inspector),
+    "--persist-to",
+    state,
+    "--show-interactive-dev-session=false",
     ...(o.logLevel ? ["--log-level", o.logLevel] : []),
   ];
   for (const [k, v] of Object.entries(o.vars)) args.push("--var", `${k}:${v}`);
@@ -156,7 +163,13 @@ export async function startWrangler(o: WranglerOptions): Promise<WranglerProcess
     cwd: app,
     detached: true,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, CLOUDFLARE_CF_FETCH_ENABLED: "false", WRANGLER_SEND_METRICS: "false", NO_COLOR: "1", FORCE_COLOR: "0" },
+    env: {
+      ...process.env,
+      CLOUDFLARE_CF_FETCH_ENABLED: "false",
+      WRANGLER_SEND_METRICS: "false",
+      NO_COLOR: "1",
+      FORCE_COLOR: "0",
+    },
   });
   track(child);
   const log: WriteStream = createWriteStream(logFile);

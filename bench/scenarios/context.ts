@@ -57,7 +57,8 @@ export type Admin = ReturnType<typeof admin>;
 export const admin = (gw: WranglerProcess) => ({
   circuit: (model: string) => getJson<CircuitJson>(`${gw.url}/admin/circuits/${encodeURIComponent(model)}`, TOKEN),
   open: (model: string) => call("POST", `${gw.url}/admin/circuits/${encodeURIComponent(model)}/open`, { reason: "bench" }, TOKEN),
-  reset: (model: string) => call("POST", `${gw.url}/admin/circuits/${encodeURIComponent(model)}/reset`, { reason: "bench" }, TOKEN),
+  reset: (model: string) =>
+    call("POST", `${gw.url}/admin/circuits/${encodeURIComponent(model)}/reset`, { reason: "bench" }, TOKEN),
   async metric(series: string): Promise<number> {
     const res = await fetch(`${gw.url}/admin/metrics`, { headers: { authorization: `Bearer ${TOKEN}` } });
     const text = await res.text();

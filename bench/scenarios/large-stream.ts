@@ -4,12 +4,21 @@ import { say } from "../lib/output";
 import { memoryOf, resetPeak } from "../lib/proc";
 import { sleep } from "../lib/sleep";
 import { median } from "../lib/stats";
-import { type Bench, chatBody, type ColumnName, expectOk, JSON_HEADERS, problems } from "./context";
+import { type Bench, type ColumnName, chatBody, expectOk, JSON_HEADERS, problems } from "./context";
 import { MB, mib } from "./format";
 
 const LARGE_BYTES = 50 * MB;
 
-type Big = { seconds: number; bytes: number; rssBefore: number; peak: number; rssAfter: number; hwmBefore: number; hwmAfter: number; peakReset: boolean };
+type Big = {
+  seconds: number;
+  bytes: number;
+  rssBefore: number;
+  peak: number;
+  rssAfter: number;
+  hwmBefore: number;
+  hwmAfter: number;
+  peakReset: boolean;
+};
 
 /** One big stream, with the serving process's RSS before, at its peak (VmHWM reset first, and sampled) and after. */
 async function bigStream(api: string, pid: number, model: string, what: string, rep: number): Promise<Big> {
@@ -24,14 +33,30 @@ async function bigStream(api: string, pid: number, model: string, what: string, 
     }
   }, 20);
   const agent = keepAlive(1);
-  const r = await send(`${api}/chat/completions`, { method: "POST", headers: JSON_HEADERS, body: chatBody(model, `large ${rep}`, true), agent, discardBody: true, timeoutMs: 120_000 });
+  const r = await send(`${api}/chat/completions`, {
+    method: "POST",
+    headers: JSON_HEADERS,
+    body: chatBody(model, `large ${rep}`, true),
+    agent,
+    discardBody: true,
+    timeoutMs: 120_000,
+  });
   agent.destroy();
   clearInterval(sampler);
   await sleep(200);
   const after = memoryOf(pid);
   const ok = r.status === 200 && r.transportError === null && r.body.trimEnd().endsWith("data: [DONE]");
   expectOk(what, ok, `status ${r.status}, ${r.bytes} bytes, ${r.transportError ?? ""} ends ${JSON.stringify(r.body.slice(-30))}`);
-  return { seconds: r.ttlb / 1000, bytes: r.bytes, rssBefore: before.rss, peak: Math.max(sampled, peakReset ? after.hwm : 0), rssAfter: after.rss, hwmBefore: before.hwm, hwmAfter: after.hwm, peakReset };
+  return {
+    seconds: r.ttlb / 1000,
+    bytes: r.bytes,
+    rssBefore: before.rss,
+    peak: Math.max(sampled, peakReset ? after.hwm : 0),
+    rssAfter: after.rss,
+    hwmBefore: before.hwm,
+    hwmAfter: after.hwm,
+    peakReset,
+  };
 }
 
 export async function largeStreamScenario(b: Bench): Promise<void> {
@@ -54,7 +79,7 @@ export async function largeStreamScenario(b: Bench): Promise<void> {
     }
   }
   await call("DELETE", `${fake.url}/__fake/faults`);
-  raw["largeStream"] = { ...large, "gateway, 5 MiB control": control };
+  raw.largeStream = { ...large, "gateway, 5 MiB control": control };
   const lg = b.byCol((c) => ({
     seconds: median(large[c.name].map((r) => r.seconds)),
     growth: median(large[c.name].map((r) => r.peak - r.rssBefore)),
@@ -69,9 +94,48 @@ export async function largeStreamScenario(b: Bench): Promise<void> {
   const flatLimit = LARGE_BYTES / 5;
   const lastBad = problems.some((p) => p.startsWith("50 MiB stream gateway"));
   rows.push(
-    { scenario: "50 MiB stream (3,200 events)", metric: "time to last byte", direct: `${lg["upstream direct"].seconds.toFixed(2)} s (${mbps("upstream direct")})`, bare: `${lg["bare Worker"].seconds.toFixed(2)} s (${mbps("bare Worker")})`, gateway: `${lg.gateway.seconds.toFixed(2)} s (${mbps("gateway")})`, vsBare: `${(lg.gateway.seconds / lg["bare Worker"].seconds).toFixed(2)}×`, target: "completes", met: lastBad ? "no" : "yes" },
-    { scenario: "", metric: "peak RSS growth", direct: `${mib(lg["upstream direct"].growth)} (Node)`, bare: mib(lg["bare Worker"].growth), gateway: `${mib(lg.gateway.growth)} (5 MiB stream: ${mib(controlGrowth)})`, vsBare: "", target: "flat: < 10 MiB", met: lg.gateway.growth <= flatLimit ? "yes" : "no" },
-    { scenario: "", metric: "  each repetition", direct: "", bare: large["bare Worker"].map((r) => (r.peak - r.rssBefore) / MB).map((v) => v.toFixed(1)).join(" / ") + " MiB", gateway: large.gateway.map((r) => ((r.peak - r.rssBefore) / MB).toFixed(1)).join(" / ") + " MiB", vsBare: "", target: "", met: "—" },
-    { scenario: "", metric: "workerd RSS before → peak → after", direct: "", bare: `${mib(lg["bare Worker"].before)} → ${mib(lg["bare Worker"].peak)} → ${mib(lg["bare Worker"].after)}`, gateway: `${mib(lg.gateway.before)} → ${mib(lg.gateway.peak)} → ${mib(lg.gateway.after)}`, vsBare: "", target: "", met: "—" },
+    {
+      scenario: "50 MiB stream (3,200 events)",
+      metric: "time to last byte",
+      direct: `${lg["upstream direct"].seconds.toFixed(2)} s (${mbps("upstream direct")})`,
+      bare: `${lg["bare Worker"].seconds.toFixed(2)} s (${mbps("bare Worker")})`,
+      gateway: `${lg.gateway.seconds.toFixed(2)} s (${mbps("gateway")})`,
+      vsBare: `${(lg.gateway.seconds / lg["bare Worker"].seconds).toFixed(2)}×`,
+      target: "completes",
+      met: lastBad ? "no" : "yes",
+    },
+    {
+      scenario: "",
+      metric: "peak RSS growth",
+      direct: `${mib(lg["upstream direct"].growth)} (Node)`,
+      bare: mib(lg["bare Worker"].growth),
+      gateway: `${mib(lg.gateway.growth)} (5 MiB stream: ${mib(controlGrowth)})`,
+      vsBare: "",
+      target: "flat: < 10 MiB",
+      met: lg.gateway.growth <= flatLimit ? "yes" : "no",
+    },
+    {
+      scenario: "",
+      metric: "  each repetition",
+      direct: "",
+      bare: `${large["bare Worker"]
+        .map((r) => (r.peak - r.rssBefore) / MB)
+        .map((v) => v.toFixed(1))
+        .join(" / ")} MiB`,
+      gateway: `${large.gateway.map((r) => ((r.peak - r.rssBefore) / MB).toFixed(1)).join(" / ")} MiB`,
+      vsBare: "",
+      target: "",
+      met: "—",
+    },
+    {
+      scenario: "",
+      metric: "workerd RSS before → peak → after",
+      direct: "",
+      bare: `${mib(lg["bare Worker"].before)} → ${mib(lg["bare Worker"].peak)} → ${mib(lg["bare Worker"].after)}`,
+      gateway: `${mib(lg.gateway.before)} → ${mib(lg.gateway.peak)} → ${mib(lg.gateway.after)}`,
+      vsBare: "",
+      target: "",
+      met: "—",
+    },
   );
 }

@@ -1,7 +1,8 @@
 // The two ways the bench measures: load with autocannon (throughput, latency under concurrency)
 // and one request after another with the precise client (time to first and last byte).
-import autocannon from "autocannon";
+
 import type { EventEmitter } from "node:events";
+import autocannon from "autocannon";
 import { keepAlive, send } from "../lib/http";
 import { mean, percentile } from "../lib/stats";
 import { expectOk, JSON_HEADERS } from "./context";

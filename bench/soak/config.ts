@@ -3,7 +3,9 @@
 
 export const short = process.argv.includes("--short");
 /** Requests to send, the least that counts as a soak, and the cap on the load phase. */
-export const PLAN = short ? { requests: 4_000, minimum: 1_000, seconds: 40, phaseMs: 1_000 } : { requests: 24_000, minimum: 20_000, seconds: 240, phaseMs: 2_500 };
+export const PLAN = short
+  ? { requests: 4_000, minimum: 1_000, seconds: 40, phaseMs: 1_000 }
+  : { requests: 24_000, minimum: 20_000, seconds: 240, phaseMs: 2_500 };
 export const CONCURRENCY = 16;
 export const TOKEN = "soak-admin-token";
 export const KEY = "sk-soak-dummy";

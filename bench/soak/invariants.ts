@@ -8,9 +8,13 @@ import type { Outcome } from "./judge";
 import type { Schedule } from "./schedule";
 import type { Watch } from "./watch";
 
+/** Terminal colour codes start with the escape byte, which a regex literal may not spell. */
+const ANSI = new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, "g");
+
 /** Enough answers, every one well-formed, none past its deadline. */
 export function checkAnswers(outcomes: Outcome[], violations: string[]): void {
-  if (outcomes.length < PLAN.minimum) violations.push(`only ${outcomes.length} requests were answered in time (the soak needs at least ${PLAN.minimum})`);
+  if (outcomes.length < PLAN.minimum)
+    violations.push(`only ${outcomes.length} requests were answered in time (the soak needs at least ${PLAN.minimum})`);
 
   // 1. Well-formed answers.
   const bad = outcomes.filter((o) => o.problem !== null);
@@ -18,7 +22,12 @@ export function checkAnswers(outcomes: Outcome[], violations: string[]): void {
   if (bad.length > 0) {
     const kinds = new Map<string, number>();
     for (const o of bad) kinds.set(o.problem as string, (kinds.get(o.problem as string) ?? 0) + 1);
-    violations.push(`${bad.length} answers were not well-formed: ${[...kinds].slice(0, 5).map(([p, n]) => `${n}× ${p}`).join("; ")}`);
+    violations.push(
+      `${bad.length} answers were not well-formed: ${[...kinds]
+        .slice(0, 5)
+        .map(([p, n]) => `${n}× ${p}`)
+        .join("; ")}`,
+    );
   }
 
   // 2. Deadlines.
@@ -32,8 +41,12 @@ export function checkAnswers(outcomes: Outcome[], violations: string[]): void {
       `${percentile(firstBytes, 99).toFixed(1)} ms, max ${Math.max(0, ...firstBytes).toFixed(1)} ms`,
   );
   if (late.length > 0) {
-    const worst = late.reduce((a, b) => ((a.stream && a.status === 200 ? a.firstByteMs : a.ms) > (b.stream && b.status === 200 ? b.firstByteMs : b.ms) ? a : b));
-    violations.push(`${late.length} answers outlived the deadline by more than ${GRACE_MS} ms (worst: ${worst.requested} ${worst.stream ? "stream" : "plain"} ${worst.status} ${worst.kind} after ${(worst.stream && worst.status === 200 ? worst.firstByteMs : worst.ms).toFixed(0)} ms)`);
+    const worst = late.reduce((a, b) =>
+      (a.stream && a.status === 200 ? a.firstByteMs : a.ms) > (b.stream && b.status === 200 ? b.firstByteMs : b.ms) ? a : b,
+    );
+    violations.push(
+      `${late.length} answers outlived the deadline by more than ${GRACE_MS} ms (worst: ${worst.requested} ${worst.stream ? "stream" : "plain"} ${worst.status} ${worst.kind} after ${(worst.stream && worst.status === 200 ? worst.firstByteMs : worst.ms).toFixed(0)} ms)`,
+    );
   }
 }
 
@@ -41,10 +54,13 @@ export function checkAnswers(outcomes: Outcome[], violations: string[]): void {
 export function checkHalfOpen(seen: Watch, violations: string[]): void {
   const probeLine = MODELS.map((m) => `${m} ${seen.maxHalfOpen.get(m) ?? 0}`).join(", ");
   say(`half-open probes in flight, max seen by the admin API (limit ${HALF_OPEN_MAX}): ${probeLine}`);
-  say(`  upstream concurrency the fake saw in 100 ms windows that were half_open at both ends (for reference; includes answers admitted before the circuit opened): ${MODELS.map((m) => `${m} ${seen.upstreamWhileHalfOpen.get(m) ?? "-"}`).join(", ")}`);
+  say(
+    `  upstream concurrency the fake saw in 100 ms windows that were half_open at both ends (for reference; includes answers admitted before the circuit opened): ${MODELS.map((m) => `${m} ${seen.upstreamWhileHalfOpen.get(m) ?? "-"}`).join(", ")}`,
+  );
   say(`  states seen: ${MODELS.map((m) => `${m} {${[...(seen.statesSeen.get(m) ?? [])].join(", ")}}`).join("; ")}`);
   for (const m of MODELS) {
-    if ((seen.maxHalfOpen.get(m) ?? 0) > HALF_OPEN_MAX) violations.push(`${m}: ${seen.maxHalfOpen.get(m)} half-open probes in flight (limit ${HALF_OPEN_MAX})`);
+    if ((seen.maxHalfOpen.get(m) ?? 0) > HALF_OPEN_MAX)
+      violations.push(`${m}: ${seen.maxHalfOpen.get(m)} half-open probes in flight (limit ${HALF_OPEN_MAX})`);
   }
 }
 
@@ -54,12 +70,12 @@ export function checkHalfOpen(seen: Watch, violations: string[]): void {
  */
 export function checkLog(logFile: string, phaseStarts: Schedule["phaseStarts"], violations: string[]): Map<string, number> {
   const raw = readFileSync(logFile);
-  const logText = raw.toString("utf8").replace(/\u001b\[[0-9;]*m/g, "");
+  const logText = raw.toString("utf8").replace(ANSI, "");
   const crashes: string[] = [];
   const crashPhases = new Map<string, number>();
   let offset = 0;
   for (const line of raw.toString("utf8").split("\n")) {
-    const plain = line.replace(/\u001b\[[0-9;]*m/g, "");
+    const plain = line.replace(ANSI, "");
     if (/unhandled_error|uncaught|uncaught exception/i.test(plain)) {
       crashes.push(plain);
       const phase = phaseStarts.findLast((p) => p.logOffset <= offset)?.name ?? "before the load";
@@ -70,13 +86,22 @@ export function checkLog(logFile: string, phaseStarts: Schedule["phaseStarts"], 
   const reloads = (logText.match(/Reloading local server/g) ?? []).length;
   const events = new Map<string, number>();
   for (const m of logText.matchAll(/"event":"([a-z_]+)"/g)) events.set(m[1] as string, (events.get(m[1] as string) ?? 0) + 1);
-  say(`gateway log: ${crashes.length} unhandled errors; events ${[...events].sort((a, b) => b[1] - a[1]).map(([e, n]) => `${e} ${n}`).join(", ")}`);
+  say(
+    `gateway log: ${crashes.length} unhandled errors; events ${[...events]
+      .sort((a, b) => b[1] - a[1])
+      .map(([e, n]) => `${e} ${n}`)
+      .join(", ")}`,
+  );
   if (crashes.length > 0) {
     const distinct = [...new Set(crashes.map((c) => c.trim().slice(0, 200)))];
     // workerd reports "Promise will never complete" when V8 collects the promise, so the phase is
     // where an error was noticed, not necessarily where it was caused.
-    say(`  unhandled errors by the upstream's phase when they were logged: ${[...crashPhases].map(([p, n]) => `${p} ${n}`).join(", ")}`);
-    violations.push(`${crashes.length} unhandled errors in the gateway's log (${distinct.length} distinct: ${distinct.slice(0, 3).join(" | ")})`);
+    say(
+      `  unhandled errors by the upstream's phase when they were logged: ${[...crashPhases].map(([p, n]) => `${p} ${n}`).join(", ")}`,
+    );
+    violations.push(
+      `${crashes.length} unhandled errors in the gateway's log (${distinct.length} distinct: ${distinct.slice(0, 3).join(" | ")})`,
+    );
   }
   if (reloads > 0) violations.push(`wrangler reloaded the Worker ${reloads} times during the soak`);
   return events;

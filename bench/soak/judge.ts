@@ -48,8 +48,15 @@ export function judge(requested: string, stream: boolean, r: Timed): Outcome {
     return typeof v === "string" ? v : "";
   };
   const o: Outcome = {
-    requested, stream, status: r.status, kind: "malformed", source: header("x-gateway-source") || "-",
-    servedBy: header("x-gateway-model") || "-", ms: r.ttlb, firstByteMs: r.ttfb, problem: null,
+    requested,
+    stream,
+    status: r.status,
+    kind: "malformed",
+    source: header("x-gateway-source") || "-",
+    servedBy: header("x-gateway-model") || "-",
+    ms: r.ttlb,
+    firstByteMs: r.ttfb,
+    problem: null,
   };
   if (r.transportError !== null) {
     o.kind = "transport_error";
@@ -60,7 +67,8 @@ export function judge(requested: string, stream: boolean, r: Timed): Outcome {
   if (r.status === 200 && type.startsWith("application/json")) {
     const body = parse(r.body);
     o.kind = "json";
-    if (!isRecord(body) || body["object"] !== "chat.completion" || !Array.isArray(body["choices"])) o.problem = "200 JSON that is not a chat.completion";
+    if (!isRecord(body) || body.object !== "chat.completion" || !Array.isArray(body.choices))
+      o.problem = "200 JSON that is not a chat.completion";
     return o;
   }
   if (r.status === 200 && type.startsWith("text/event-stream")) {
@@ -73,7 +81,7 @@ export function judge(requested: string, stream: boolean, r: Timed): Outcome {
     const chunks = data.slice(0, -1);
     const chunksOk = chunks.every((d) => {
       const c = parse(d);
-      return isRecord(c) && c["object"] === "chat.completion.chunk";
+      return isRecord(c) && c.object === "chat.completion.chunk";
     });
     if (last === "[DONE]") {
       o.kind = "done";
@@ -81,8 +89,8 @@ export function judge(requested: string, stream: boolean, r: Timed): Outcome {
       return o;
     }
     const err = parse(last);
-    const e = isRecord(err) ? err["error"] : undefined;
-    if (isRecord(e) && e["type"] === "upstream_error" && typeof e["message"] === "string") {
+    const e = isRecord(err) ? err.error : undefined;
+    if (isRecord(e) && e.type === "upstream_error" && typeof e.message === "string") {
       o.kind = "error_event";
       if (!chunksOk || data.includes("[DONE]")) o.problem = "an SSE error event after a bad chunk or [DONE]";
       return o;
@@ -91,9 +99,9 @@ export function judge(requested: string, stream: boolean, r: Timed): Outcome {
     return o;
   }
   const body = parse(r.body);
-  const e = isRecord(body) ? body["error"] : undefined;
-  const shaped = isRecord(e) && typeof e["message"] === "string" && typeof e["type"] === "string" && "code" in e && "param" in e;
-  o.kind = shaped && isRecord(e) ? `error:${String(e["code"])}` : "malformed";
+  const e = isRecord(body) ? body.error : undefined;
+  const shaped = isRecord(e) && typeof e.message === "string" && typeof e.type === "string" && "code" in e && "param" in e;
+  o.kind = shaped && isRecord(e) ? `error:${String(e.code)}` : "malformed";
   if (!CONTRACT_STATUSES.has(r.status)) o.problem = `status ${r.status} is not a contract status: ${r.body.slice(0, 160)}`;
   else if (!shaped) o.problem = `a ${r.status} whose body is not an OpenAI error: ${r.body.slice(0, 160)}`;
   return o;

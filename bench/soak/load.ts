@@ -29,10 +29,13 @@ export async function runLoad(gwUrl: string, endAt: number, t0: number): Promise
       outcomes.push(judge(model, stream, res));
     }
   };
-  const progress = setInterval(() => {
-    const s = (performance.now() - t0) / 1000;
-    say(`  ${outcomes.length} answers after ${s.toFixed(0)} s`);
-  }, short ? 10_000 : 30_000);
+  const progress = setInterval(
+    () => {
+      const s = (performance.now() - t0) / 1000;
+      say(`  ${outcomes.length} answers after ${s.toFixed(0)} s`);
+    },
+    short ? 10_000 : 30_000,
+  );
   await Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => client(i)));
   clearInterval(progress);
   agent.destroy();

@@ -16,7 +16,7 @@ export function readMetrics(metricsText: string): Metrics {
   let transitionsTotal = 0;
   for (const m of metricsText.matchAll(/^gateway_circuit_transitions_total\{([^}]*)\} (\S+)$/gm)) {
     const labels = Object.fromEntries([...(m[1] as string).matchAll(/(\w+)="([^"]*)"/g)].map((l) => [l[1], l[2]]));
-    transitions.push([labels["model"] ?? "", `${labels["from"]} → ${labels["to"]}`, m[2] as string]);
+    transitions.push([labels.model ?? "", `${labels.from} → ${labels.to}`, m[2] as string]);
     transitionsTotal += Number(m[2]);
   }
   // Every answer is counted once in the metrics (reports reach the objects within the TTL).
@@ -26,8 +26,15 @@ export function readMetrics(metricsText: string): Metrics {
   return { transitions, transitionsTotal, counted };
 }
 
-export function printReport(outcomes: Outcome[], metrics: Metrics, phaseCounts: Map<string, number>, events: Map<string, number>): void {
-  say(`metrics: gateway_requests_total counts ${metrics.counted} answers of ${outcomes.length}${metrics.counted === outcomes.length ? "" : " (a difference means outcome reports were lost)"}`);
+export function printReport(
+  outcomes: Outcome[],
+  metrics: Metrics,
+  phaseCounts: Map<string, number>,
+  events: Map<string, number>,
+): void {
+  say(
+    `metrics: gateway_requests_total counts ${metrics.counted} answers of ${outcomes.length}${metrics.counted === outcomes.length ? "" : " (a difference means outcome reports were lost)"}`,
+  );
 
   // 5. Outcomes and transitions.
   say();
@@ -41,6 +48,8 @@ export function printReport(outcomes: Outcome[], metrics: Metrics, phaseCounts: 
   say(table([["requested", "request", "status", "answer", "source", "served by", "count"], ...rows]));
   say();
   say(`Phases run: ${[...phaseCounts].map(([p, n]) => `${p} ×${n}`).join(", ")}`);
-  say(`Circuit transitions (gateway_circuit_transitions_total; ${events.get("circuit_transition") ?? 0} circuit_transition log lines):`);
+  say(
+    `Circuit transitions (gateway_circuit_transitions_total; ${events.get("circuit_transition") ?? 0} circuit_transition log lines):`,
+  );
   say(table([["model", "transition", "count"], ...metrics.transitions]));
 }

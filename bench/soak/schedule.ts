@@ -10,7 +10,13 @@ type Fault = Record<string, unknown>;
 const PHASES: { name: string; faults: Fault[] }[] = [
   { name: "healthy", faults: [] },
   { name: "5xx gpt-4.1", faults: [{ model: "gpt-4.1", mode: "status", status: 503 }] },
-  { name: "hang claude, 500 deepseek", faults: [{ model: "claude-sonnet-4.5", mode: "hang" }, { model: "deepseek-v3.2", mode: "status", status: 500 }] },
+  {
+    name: "hang claude, 500 deepseek",
+    faults: [
+      { model: "claude-sonnet-4.5", mode: "hang" },
+      { model: "deepseek-v3.2", mode: "status", status: 500 },
+    ],
+  },
   { name: "healthy", faults: [] },
   { name: "429 everywhere", faults: [{ model: "*", mode: "status", status: 429, retryAfter: "1" }] },
   { name: "cut streams", faults: [{ model: "*", mode: "cut_after", after: 3 }] },
@@ -18,8 +24,21 @@ const PHASES: { name: string; faults: Fault[] }[] = [
   { name: "5xx everywhere", faults: [{ model: "*", mode: "status", status: 500 }] },
   { name: "hang everywhere", faults: [{ model: "*", mode: "hang" }] },
   { name: "healthy", faults: [] },
-  { name: "idle streams, slow headers", faults: [{ model: "*", mode: "slow_chunks", delayMs: 700 }, { model: "gemini-2.5-flash", mode: "slow_headers", delayMs: 700 }] },
-  { name: "error events, bad JSON", faults: [{ model: "gpt-4.1", mode: "error_event" }, { model: "gemini-2.5-flash", mode: "bad_json" }, { model: "claude-sonnet-4.5", mode: "bad_sse" }] },
+  {
+    name: "idle streams, slow headers",
+    faults: [
+      { model: "*", mode: "slow_chunks", delayMs: 700 },
+      { model: "gemini-2.5-flash", mode: "slow_headers", delayMs: 700 },
+    ],
+  },
+  {
+    name: "error events, bad JSON",
+    faults: [
+      { model: "gpt-4.1", mode: "error_event" },
+      { model: "gemini-2.5-flash", mode: "bad_json" },
+      { model: "claude-sonnet-4.5", mode: "bad_sse" },
+    ],
+  },
 ];
 
 export interface Schedule {

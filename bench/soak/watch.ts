@@ -19,7 +19,13 @@ export interface Watch {
 }
 
 export function watchCircuits(gwUrl: string, fakeUrl: string, signal: AbortSignal): { seen: Watch; done: Promise<void> } {
-  const seen: Watch = { maxHalfOpen: new Map(), statesSeen: new Map(), upstreamWhileHalfOpen: new Map(), polls: 0, pollErrors: 0 };
+  const seen: Watch = {
+    maxHalfOpen: new Map(),
+    statesSeen: new Map(),
+    upstreamWhileHalfOpen: new Map(),
+    polls: 0,
+    pollErrors: 0,
+  };
   const { maxHalfOpen, statesSeen, upstreamWhileHalfOpen } = seen;
   const done = (async () => {
     let previous = new Map<string, string>();
@@ -41,7 +47,10 @@ export function watchCircuits(gwUrl: string, fakeUrl: string, signal: AbortSigna
           states.add(c.state);
           statesSeen.set(c.model, states);
           if (c.state === "half_open" && previous.get(c.model) === "half_open") {
-            upstreamWhileHalfOpen.set(c.model, Math.max(upstreamWhileHalfOpen.get(c.model) ?? 0, stats.maxInFlight[c.model] ?? 0));
+            upstreamWhileHalfOpen.set(
+              c.model,
+              Math.max(upstreamWhileHalfOpen.get(c.model) ?? 0, stats.maxInFlight[c.model] ?? 0),
+            );
           }
         }
         previous = now;

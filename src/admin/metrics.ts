@@ -6,16 +6,34 @@ type Kind = "counter" | "gauge" | "histogram";
 
 /** Every metric the gateway exposes; series without an entry here are not rendered. */
 const METRICS: Record<string, { type: Kind; help: string }> = {
-  gateway_requests_total: { type: "counter", help: "Chat requests answered, by requested model, tenant, source and status class." },
-  gateway_upstream_attempts_total: { type: "counter", help: "Upstream attempts by model and outcome (committed, or the failure's class)." },
-  gateway_upstream_latency_seconds: { type: "histogram", help: "Time from an upstream attempt's start to its commit or failure." },
+  gateway_requests_total: {
+    type: "counter",
+    help: "Chat requests answered, by requested model, tenant, source and status class.",
+  },
+  gateway_upstream_attempts_total: {
+    type: "counter",
+    help: "Upstream attempts by model and outcome (committed, or the failure's class).",
+  },
+  gateway_upstream_latency_seconds: {
+    type: "histogram",
+    help: "Time from an upstream attempt's start to its commit or failure.",
+  },
   gateway_fallbacks_total: { type: "counter", help: "Requests served by a fallback step, by requested model and step." },
   gateway_cache_lookups_total: { type: "counter", help: "Fallback cache lookups by model and result (hit, miss, stale, error)." },
   gateway_cache_writes_total: { type: "counter", help: "Fallback cache writes by model and result (ok, failed)." },
   gateway_tokens_total: { type: "counter", help: "Tokens by serving model, tenant and kind (prompt, completion)." },
-  gateway_spend_usd_total: { type: "counter", help: "Estimated spend in US dollars by serving model and tenant, from priceUsdPerMTok." },
-  gateway_fallback_spend_saved_usd_total: { type: "counter", help: "Estimated dollars saved by serving with a cheaper fallback model (same tokens priced at both)." },
-  gateway_fallback_spend_added_usd_total: { type: "counter", help: "Estimated dollars added by serving with a dearer fallback model (same tokens priced at both)." },
+  gateway_spend_usd_total: {
+    type: "counter",
+    help: "Estimated spend in US dollars by serving model and tenant, from priceUsdPerMTok.",
+  },
+  gateway_fallback_spend_saved_usd_total: {
+    type: "counter",
+    help: "Estimated dollars saved by serving with a cheaper fallback model (same tokens priced at both).",
+  },
+  gateway_fallback_spend_added_usd_total: {
+    type: "counter",
+    help: "Estimated dollars added by serving with a dearer fallback model (same tokens priced at both).",
+  },
   gateway_local_skips_total: { type: "counter", help: "Requests an isolate skipped from its snapshot, by model and reason." },
   gateway_breaker_object_errors_total: { type: "counter", help: "Breaker Durable Object calls that failed, by model and kind." },
   gateway_circuit_transitions_total: { type: "counter", help: "Circuit transitions by model, from and to." },
@@ -42,11 +60,18 @@ function circuitSeries(c: CircuitDetail, now: number): Record<string, number> {
   for (const state of STATES) out[series("gateway_circuit_state", { ...m, state })] = c.state === state ? 1 : 0;
   const cooling = c.coolingUntil !== null && c.coolingUntil > now;
   out[series("gateway_circuit_cooling", m)] = cooling ? 1 : 0;
-  out[series("gateway_circuit_cooling_remaining_seconds", m)] = cooling && c.coolingUntil !== null ? (c.coolingUntil - now) / 1000 : 0;
+  out[series("gateway_circuit_cooling_remaining_seconds", m)] =
+    cooling && c.coolingUntil !== null ? (c.coolingUntil - now) / 1000 : 0;
   out[series("gateway_circuit_consecutive_failures", m)] = c.consecutiveFailures;
   out[series("gateway_circuit_half_open_in_flight", m)] = c.halfOpenInFlight;
   const l = c.lifetime;
-  const outcomes = { success: l.successes, failure: l.failures, rate_limited: l.rateLimited, client_abort: l.clientAborts, ignored: l.ignored };
+  const outcomes = {
+    success: l.successes,
+    failure: l.failures,
+    rate_limited: l.rateLimited,
+    client_abort: l.clientAborts,
+    ignored: l.ignored,
+  };
   for (const [outcome, n] of Object.entries(outcomes)) out[series("gateway_circuit_outcomes_total", { ...m, outcome })] = n;
   out[series("gateway_circuit_opens_total", m)] = l.opens;
   out[series("gateway_circuit_expired_leases_total", m)] = l.expiredLeases;

@@ -3,9 +3,9 @@ import { z } from "zod";
 import type { AppEnv } from "../app-env";
 import type { CircuitDetail } from "../breaker/protocol";
 import type { ModelConfig } from "../config/resolve";
-import { invalidRequest, methodNotAllowed, notFound } from "../errors";
+import { invalidRequest, methodNotAllowed, notFound } from "../core/errors";
+import { log } from "../core/log";
 import { simulatedUpstream } from "../fake-upstream/dev";
-import { log } from "../log";
 import { adminAuth } from "../middleware/admin-auth";
 import { Circuits } from "./circuits";
 import { DASHBOARD_HTML } from "./dashboard";
@@ -15,7 +15,11 @@ import { trafficByModel } from "./traffic";
 
 const forceOpenBody = z.strictObject({
   reason: z.string().trim().min(1).max(200).optional(),
-  durationMs: z.int().min(1).max(7 * 24 * 3600 * 1000).optional(),
+  durationMs: z
+    .int()
+    .min(1)
+    .max(7 * 24 * 3600 * 1000)
+    .optional(),
 });
 const resetBody = z.strictObject({ reason: z.string().trim().min(1).max(200).optional() });
 
@@ -38,7 +42,7 @@ async function jsonBody<T>(c: Context<AppEnv>, schema: z.ZodType<T>): Promise<T>
   const parsed = schema.safeParse(json);
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
-    const param = issue?.path.join(".") || (issue?.code === "unrecognized_keys" ? issue.keys[0] ?? null : null);
+    const param = issue?.path.join(".") || (issue?.code === "unrecognized_keys" ? (issue.keys[0] ?? null) : null);
     throw invalidRequest(`Invalid value for '${param ?? "body"}': ${issue?.message ?? "invalid"}.`, param);
   }
   return parsed.data;
@@ -53,7 +57,10 @@ function circuitJson(d: CircuitDetail, transitions: number) {
 /** The operator surface (DESIGN §5): circuits, steering, metrics and the dashboard. */
 export function mountAdmin(app: Hono<AppEnv>): void {
   app.get("/admin", adminAuth({ requireToken: false }), (c) =>
-    c.html(DASHBOARD_HTML, 200, { "cache-control": "no-store", "content-security-policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" }),
+    c.html(DASHBOARD_HTML, 200, {
+      "cache-control": "no-store",
+      "content-security-policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+    }),
   );
   app.use("/admin/*", adminAuth({ requireToken: true }));
   app.get("/admin/circuits", async (c) => {
@@ -84,7 +91,8 @@ export function mountAdmin(app: Hono<AppEnv>): void {
   app.all("/admin/circuits/:model/open", methodNotAllowed("POST"));
   app.all("/admin/demo/faults", async (c) => {
     const settings = c.get("settings");
-    if (!settings.simulatedUpstream) throw notFound("The fault switches exist only while dev mode serves the simulated upstream.");
+    if (!settings.simulatedUpstream)
+      throw notFound("The fault switches exist only while dev mode serves the simulated upstream.");
     if (!["GET", "POST", "DELETE"].includes(c.req.method)) methodNotAllowed("GET, POST, DELETE")();
     const url = new URL("/__fake/faults", c.req.url);
     const body = c.req.method === "POST" ? await c.req.text() : undefined;
@@ -93,6 +101,8 @@ export function mountAdmin(app: Hono<AppEnv>): void {
   app.get("/admin/metrics", async (c) => {
     const circuits = new Circuits(c.env, c.get("settings"));
     const [details, series] = await Promise.all([circuits.all(), circuits.allSeries()]);
-    return c.text(renderMetrics(details, series, Date.now()), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+    return c.text(renderMetrics(details, series, Date.now()), 200, {
+      "content-type": "text/plain; version=0.0.4; charset=utf-8",
+    });
   });
 }

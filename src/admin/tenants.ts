@@ -1,8 +1,8 @@
 import type { Context, Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import type { Settings } from "../config/settings";
-import { methodNotAllowed, notFound } from "../errors";
-import { log } from "../log";
+import { methodNotAllowed, notFound } from "../core/errors";
+import { log } from "../core/log";
 import { limitsFor, tenantBucket } from "../tenants/guard";
 import type { UsageView } from "../tenants/protocol";
 
@@ -24,7 +24,8 @@ function tenantJson(settings: Settings, tenant: string, usage: UsageView) {
 
 function tenantOf(c: Context<AppEnv>): string {
   const name = c.req.param("tenant") ?? "";
-  if (!knownTenants(c.get("settings")).includes(name)) throw notFound(`No tenant is named "${name.slice(0, 64)}".`, "tenant_not_found", "tenant");
+  if (!knownTenants(c.get("settings")).includes(name))
+    throw notFound(`No tenant is named "${name.slice(0, 64)}".`, "tenant_not_found", "tenant");
   return name;
 }
 

@@ -1,4 +1,4 @@
-import type { AlertPayload } from "../alerts";
+import type { AlertPayload } from "../core/alerts";
 import type { TransitionRecord } from "./protocol";
 
 /** Transitions an operator is paged for (DESIGN §3): a circuit opening, forced, or healthy again. */

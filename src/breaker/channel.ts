@@ -1,9 +1,10 @@
-import { log } from "../log";
+import type { Outcome } from "../core/circuit";
+import { log } from "../core/log";
+import { OBJECT_CALL_TIMEOUT_MS, settledWithin, sleep } from "../core/time";
 import { series } from "../metrics/series";
-import type { Admission, Outcome } from "./machine";
+import type { Admission } from "./machine";
 import { Outbox } from "./outbox";
 import type { ObjectSettings, Snapshot, SyncRequest, SyncResponse } from "./protocol";
-import { OBJECT_CALL_TIMEOUT_MS, settledWithin, sleep } from "../time";
 
 export type Sync = (req: SyncRequest) => Promise<SyncResponse>;
 
@@ -14,7 +15,6 @@ interface Waiter {
 
 /** How long an isolate stops waiting on a Durable Object that just failed. */
 const UNAVAILABLE_BACKOFF_MS = 1_000;
-
 
 function failureKind(err: unknown): { retryable: boolean; overloaded: boolean } {
   const e = err as { retryable?: unknown; overloaded?: unknown } | null;
@@ -128,7 +128,7 @@ export class ModelChannel {
           this.snapshot = res.snapshot;
           this.fetchedAt = Date.now();
           this.unavailableUntil = 0;
-          waiters.forEach((w, i) => w.resolve(res.grants[i] ?? null));
+          for (const [i, w] of waiters.entries()) w.resolve(res.grants[i] ?? null);
         },
         (err: unknown) => {
           if (report) this.outbox.restore(report);

@@ -1,9 +1,9 @@
-import type { GateDecision, ModelGate } from "../chat/gate";
 import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
+import type { GateDecision, ModelGate, Outcome } from "../core/circuit";
 import { series } from "../metrics/series";
 import type { ModelChannel } from "./channel";
-import type { Admission, BreakerConfig, Outcome } from "./machine";
+import type { Admission, BreakerConfig } from "./machine";
 import type { ObjectSettings, Snapshot } from "./protocol";
 
 /** The Durable Object's settings for a model, built from the isolate's validated config. */
@@ -34,7 +34,8 @@ export class BreakerGate implements ModelGate {
     const age = Date.now() - ch.fetchedAt;
     if (local.decided) {
       if (age >= ttl) this.waitUntil(ch.refresh());
-      if (!local.decided.admitted) ch.outbox.count(series("gateway_local_skips_total", { model: model.name, reason: local.decided.reason }));
+      if (!local.decided.admitted)
+        ch.outbox.count(series("gateway_local_skips_total", { model: model.name, reason: local.decided.reason }));
       return local.decided;
     }
     if (local.stale) {
@@ -103,8 +104,14 @@ export class BreakerGate implements ModelGate {
     if (!s) return { admitted: true, permitId: null, state: "closed" };
     const local = this.decideLocally(s, Date.now(), Date.now());
     if (local.decided) return local.decided;
-    if (s.state === "open" || s.state === "forced_open") return { admitted: false, reason: s.state, retryAt: s.nextAttemptAt, state: s.state };
-    return { admitted: false, reason: "half_open_full", retryAt: Date.now() + this.settings.config.snapshotTtlMs, state: s.state };
+    if (s.state === "open" || s.state === "forced_open")
+      return { admitted: false, reason: s.state, retryAt: s.nextAttemptAt, state: s.state };
+    return {
+      admitted: false,
+      reason: "half_open_full",
+      retryAt: Date.now() + this.settings.config.snapshotTtlMs,
+      state: s.state,
+    };
   }
 }
 

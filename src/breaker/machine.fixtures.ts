@@ -1,9 +1,18 @@
 // Shared by the breaker machine's tests only.
-import { Breaker, type BreakerConfig, type Outcome } from "./machine";
+
+import type { Outcome } from "../core/circuit";
+import { Breaker, type BreakerConfig } from "./machine";
 
 export const BASE: BreakerConfig = {
-  trip: "consecutive", failureThreshold: 3, failureRateThreshold: 0.5, minimumCalls: 4, windowMs: 10_000,
-  successThreshold: 2, openTimeoutMs: 60_000, halfOpenMaxCalls: 2, coolingMaxMs: 60_000,
+  trip: "consecutive",
+  failureThreshold: 3,
+  failureRateThreshold: 0.5,
+  minimumCalls: 4,
+  windowMs: 10_000,
+  successThreshold: 2,
+  openTimeoutMs: 60_000,
+  halfOpenMaxCalls: 2,
+  coolingMaxMs: 60_000,
 };
 export const T0 = 1_000_000;
 export const S: Outcome = { kind: "success" };
@@ -13,14 +22,18 @@ export const R = (retryAfterMs: number | null): Outcome => ({ kind: "rate_limite
 export function setup(overrides: Partial<BreakerConfig> = {}) {
   const clock = { now: T0 };
   let n = 0;
-  const b = new Breaker({ ...BASE, ...overrides }, () => clock.now, () => `p${++n}`);
+  const b = new Breaker(
+    { ...BASE, ...overrides },
+    () => clock.now,
+    () => `p${++n}`,
+  );
   return { clock, b };
 }
 
 /** A circuit just opened by three failures at T0. */
 export function opened(overrides: Partial<BreakerConfig> = {}) {
   const s = setup(overrides);
-  [F, F, F].forEach((o) => s.b.record(o));
+  for (const o of [F, F, F]) s.b.record(o);
   return s;
 }
 

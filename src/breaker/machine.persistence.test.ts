@@ -1,10 +1,15 @@
 import { describe, expect, it } from "vitest";
 import { Breaker, type BreakerConfig } from "./machine";
-import { BASE, F, R, S, T0, halfOpen, permit, setup } from "./machine.fixtures";
+import { BASE, F, halfOpen, permit, R, S, setup, T0 } from "./machine.fixtures";
 
 describe("persistence", () => {
   const roundTrip = (b: Breaker, config: BreakerConfig, clock: { now: number }) =>
-    new Breaker(config, () => clock.now, () => "p9", JSON.parse(JSON.stringify(b.toJSON())));
+    new Breaker(
+      config,
+      () => clock.now,
+      () => "p9",
+      JSON.parse(JSON.stringify(b.toJSON())),
+    );
 
   it("a JSON round trip restores a half-open circuit with its leases and cooling", () => {
     const { clock, b } = halfOpen();
@@ -23,13 +28,19 @@ describe("persistence", () => {
     for (const o of [S, F, F]) b.record(o);
     const copy = roundTrip(b, config, clock);
     clock.now += 1_500;
-    for (const x of [b, copy]) expect(x.record(F)).toEqual([{ from: "closed", to: "open", reason: "failure_rate", at: clock.now }]);
+    for (const x of [b, copy])
+      expect(x.record(F)).toEqual([{ from: "closed", to: "open", reason: "failure_rate", at: clock.now }]);
   });
 
   it("a saved rule of another kind is dropped, the rest kept", () => {
     const { b } = setup();
-    [F, F].forEach((o) => b.record(o));
-    const copy = new Breaker({ ...BASE, trip: "rate" }, () => T0, () => "q", b.toJSON());
+    for (const o of [F, F]) b.record(o);
+    const copy = new Breaker(
+      { ...BASE, trip: "rate" },
+      () => T0,
+      () => "q",
+      b.toJSON(),
+    );
     expect(copy.toJSON().trip).toEqual({ kind: "rate", bucketMs: 1_000, buckets: [] });
     expect(copy.view()).toEqual(b.view());
   });

@@ -1,8 +1,14 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
+import type { CircuitState, Outcome } from "../core/circuit";
 import {
-  Breaker, type Admission, type BreakerConfig, type BreakerData, type CircuitState, type CircuitView, type LifetimeCounters,
-  type Outcome, type Transition,
+  type Admission,
+  Breaker,
+  type BreakerConfig,
+  type BreakerData,
+  type CircuitView,
+  type LifetimeCounters,
+  type Transition,
 } from "./machine";
 
 type Permit = "valid" | "stale" | "absent";
@@ -46,7 +52,11 @@ const eventArb: fc.Arbitrary<Event> = fc.oneof(
     }),
     weight: 12,
   },
-  fc.record({ e: fc.constant("force" as const), reason: fc.constantFrom("maint", "drill"), durationMs: fc.option(fc.integer({ min: 0, max: 100_000 })) }),
+  fc.record({
+    e: fc.constant("force" as const),
+    reason: fc.constantFrom("maint", "drill"),
+    durationMs: fc.option(fc.integer({ min: 0, max: 100_000 })),
+  }),
   fc.constant({ e: "reset" } as const),
   { arbitrary: fc.constant({ e: "tick" } as const), weight: 2 },
   { arbitrary: fc.constant({ e: "alarm" } as const), weight: 2 },
@@ -100,7 +110,11 @@ function apply(b: Breaker, ev: Event, permitId: string | null, settle: boolean):
 }
 
 const COUNTER = {
-  success: "successes", failure: "failures", rate_limited: "rateLimited", client_abort: "clientAborts", ignored: "ignored",
+  success: "successes",
+  failure: "failures",
+  rate_limited: "rateLimited",
+  client_abort: "clientAborts",
+  ignored: "ignored",
 } as const satisfies Record<Outcome["kind"], keyof LifetimeCounters>;
 const admits = (s: CircuitState) => s === "closed" || s === "half_open";
 
@@ -120,14 +134,23 @@ function checkInvariants(v: CircuitView, data: BreakerData, config: BreakerConfi
   else if (v.state !== "closed") expect(data.trip.buckets).toEqual([]);
 }
 
-interface Step { ev: Event; before: CircuitView; after: CircuitView; r: Result; now: number; dropped: boolean; deadline: number | null }
+interface Step {
+  ev: Event;
+  before: CircuitView;
+  after: CircuitView;
+  r: Result;
+  now: number;
+  dropped: boolean;
+  deadline: number | null;
+}
 
 function checkStep({ ev, before, after, r, now, dropped, deadline }: Step, config: BreakerConfig): void {
   const expected = { ...before.lifetime, expiredLeases: after.lifetime.expiredLeases };
   if (ev.e === "record") expected[dropped ? "droppedReports" : COUNTER[ev.outcome.kind]] += 1;
   expected.opens += r.transitions.filter((t) => admits(t.from) && !admits(t.to)).length;
   expect(after.lifetime).toEqual(expected);
-  for (const [k, n] of Object.entries(after.lifetime)) expect(n).toBeGreaterThanOrEqual(before.lifetime[k as keyof LifetimeCounters]);
+  for (const [k, n] of Object.entries(after.lifetime))
+    expect(n).toBeGreaterThanOrEqual(before.lifetime[k as keyof LifetimeCounters]);
 
   let state = before.state;
   for (const t of r.transitions) {
@@ -137,7 +160,10 @@ function checkStep({ ev, before, after, r, now, dropped, deadline }: Step, confi
     if (t.from === "forced_open" && t.to !== "forced_open") {
       // A forced circuit leaves only through an admin reset or the end it was given.
       if (t.to === "closed") expect([ev.e, t.reason]).toEqual(["reset", "reset"]);
-      else expect(t.to === "half_open" && t.reason === "forced_end" && before.nextAttemptAt !== null && now >= before.nextAttemptAt).toBe(true);
+      else
+        expect(
+          t.to === "half_open" && t.reason === "forced_end" && before.nextAttemptAt !== null && now >= before.nextAttemptAt,
+        ).toBe(true);
     }
     state = t.to;
   }
@@ -159,63 +185,80 @@ function checkStep({ ev, before, after, r, now, dropped, deadline }: Step, confi
 
 it("keeps its invariants, its permit accounting and its JSON restore over random event sequences", () => {
   fc.assert(
-    fc.property(configArb, fc.array(eventArb, { minLength: 10, maxLength: 80, size: "max" }), fc.nat(80), (config, events, forkAt) => {
-      let now = 1_700_000_000_000;
-      let ids = 0;
-      const b = new Breaker(config, () => now, () => `p${ids++}`);
-      // Forked at `forkAt` from a JSON round trip, then fed the same events: it must stay identical.
-      let twin: Breaker | null = null;
-      let twinIds = 0;
-      const m: Model = { issued: [], live: new Map(), expired: 0 };
+    fc.property(
+      configArb,
+      fc.array(eventArb, { minLength: 10, maxLength: 80, size: "max" }),
+      fc.nat(80),
+      (config, events, forkAt) => {
+        let now = 1_700_000_000_000;
+        let ids = 0;
+        const b = new Breaker(
+          config,
+          () => now,
+          () => `p${ids++}`,
+        );
+        // Forked at `forkAt` from a JSON round trip, then fed the same events: it must stay identical.
+        let twin: Breaker | null = null;
+        let twinIds = 0;
+        const m: Model = { issued: [], live: new Map(), expired: 0 };
 
-      events.forEach((ev, step) => {
-        if (step === forkAt) {
-          twinIds = ids;
-          twin = new Breaker(config, () => now, () => `p${twinIds++}`, JSON.parse(JSON.stringify(b.toJSON())));
-        }
-        if (ev.e === "wait") now += ev.ms;
-        if (ev.e === "alarm") now = Math.max(now, b.nextDeadline() ?? now);
-        const permitId = ev.e === "record" ? pickPermit(m, ev, now) : null;
-        const dropped = permitId !== null && !(now < (m.live.get(permitId) ?? -Infinity));
-        const before = b.view();
-        const r = apply(b, ev, permitId, dropped);
-        const after = b.view();
-
-        // The model, in the breaker's order: time expires leases, a transition voids the rest,
-        // a report returns its own, an admission in half_open adds one.
-        if (ev.e !== "wait") {
-          for (const [id, until] of m.live) {
-            if (now < until) continue;
-            m.live.delete(id);
-            m.expired += 1;
+        events.forEach((ev, step) => {
+          if (step === forkAt) {
+            twinIds = ids;
+            twin = new Breaker(
+              config,
+              () => now,
+              () => `p${twinIds++}`,
+              JSON.parse(JSON.stringify(b.toJSON())),
+            );
           }
-          if (r.transitions.length > 0) m.live.clear();
-          if (permitId !== null) m.live.delete(permitId);
-          if (r.admission?.kind === "admitted" && r.admission.permitId !== null && r.admission.leaseUntil !== null) {
-            m.issued.push(r.admission.permitId);
-            m.live.set(r.admission.permitId, r.admission.leaseUntil);
+          if (ev.e === "wait") now += ev.ms;
+          if (ev.e === "alarm") now = Math.max(now, b.nextDeadline() ?? now);
+          const permitId = ev.e === "record" ? pickPermit(m, ev, now) : null;
+          const dropped = permitId !== null && !(now < (m.live.get(permitId) ?? -Infinity));
+          const before = b.view();
+          const r = apply(b, ev, permitId, dropped);
+          const after = b.view();
+
+          // The model, in the breaker's order: time expires leases, a transition voids the rest,
+          // a report returns its own, an admission in half_open adds one.
+          if (ev.e !== "wait") {
+            for (const [id, until] of m.live) {
+              if (now < until) continue;
+              m.live.delete(id);
+              m.expired += 1;
+            }
+            if (r.transitions.length > 0) m.live.clear();
+            if (permitId !== null) m.live.delete(permitId);
+            if (r.admission?.kind === "admitted" && r.admission.permitId !== null && r.admission.leaseUntil !== null) {
+              m.issued.push(r.admission.permitId);
+              m.live.set(r.admission.permitId, r.admission.leaseUntil);
+            }
+            expect(after.halfOpenInFlight).toBe(after.state === "half_open" ? m.live.size : 0);
+            expect(after.lifetime.expiredLeases).toBe(m.expired);
           }
-          expect(after.halfOpenInFlight).toBe(after.state === "half_open" ? m.live.size : 0);
-          expect(after.lifetime.expiredLeases).toBe(m.expired);
-        }
-        if (r.settled !== undefined) {
-          // A report for a lease the breaker let go of changes nothing but droppedReports.
-          const { settled } = r;
-          expect(after).toEqual({ ...settled, lifetime: { ...settled.lifetime, droppedReports: settled.lifetime.droppedReports + 1 } });
-        }
+          if (r.settled !== undefined) {
+            // A report for a lease the breaker let go of changes nothing but droppedReports.
+            const { settled } = r;
+            expect(after).toEqual({
+              ...settled,
+              lifetime: { ...settled.lifetime, droppedReports: settled.lifetime.droppedReports + 1 },
+            });
+          }
 
-        const data = b.toJSON();
-        checkInvariants(after, data, config, now, ev.e !== "wait");
-        checkStep({ ev, before, after, r, now, dropped, deadline: b.nextDeadline() }, config);
+          const data = b.toJSON();
+          checkInvariants(after, data, config, now, ev.e !== "wait");
+          checkStep({ ev, before, after, r, now, dropped, deadline: b.nextDeadline() }, config);
 
-        if (twin !== null) {
-          expect(apply(twin, ev, permitId, dropped)).toEqual(r);
-          expect(twin.view()).toEqual(after);
-          expect(twin.toJSON()).toEqual(data);
-          expect(twin.nextDeadline()).toEqual(b.nextDeadline());
-        }
-      });
-    }),
+          if (twin !== null) {
+            expect(apply(twin, ev, permitId, dropped)).toEqual(r);
+            expect(twin.view()).toEqual(after);
+            expect(twin.toJSON()).toEqual(data);
+            expect(twin.nextDeadline()).toEqual(b.nextDeadline());
+          }
+        });
+      },
+    ),
     { numRuns: 300 },
   );
 });

@@ -1,11 +1,12 @@
 import { describe, expect, it } from "vitest";
-import type { Outcome } from "./machine";
-import { BASE, F, R, S, T0, halfOpen, opened, permit, setup } from "./machine.fixtures";
+import type { Outcome } from "../core/circuit";
+import { BASE, F, halfOpen, opened, permit, R, S, setup, T0 } from "./machine.fixtures";
 
 describe("closed", () => {
   it("admits everything without a permit", () => {
     const { b } = setup();
-    for (let i = 0; i < 50; i++) expect(b.acquire(1000).admission).toEqual({ kind: "admitted", permitId: null, leaseUntil: null });
+    for (let i = 0; i < 50; i++)
+      expect(b.acquire(1000).admission).toEqual({ kind: "admitted", permitId: null, leaseUntil: null });
     expect(b.view().halfOpenInFlight).toBe(0);
   });
 
@@ -117,11 +118,20 @@ describe("half_open", () => {
     const outcomes: Outcome[] = [{ kind: "client_abort" }, { kind: "ignored" }, R(500)];
     for (const [o, id] of outcomes.map((o) => [o, permit(b)] as const)) b.record(o, id);
     const lifetime = { clientAborts: 1, ignored: 1, rateLimited: 1, droppedReports: 0 };
-    expect(b.view()).toMatchObject({ state: "half_open", halfOpenInFlight: 0, halfOpenSuccesses: 0, coolingUntil: clock.now + 500, lifetime });
+    expect(b.view()).toMatchObject({
+      state: "half_open",
+      halfOpenInFlight: 0,
+      halfOpenSuccesses: 0,
+      coolingUntil: clock.now + 500,
+      lifetime,
+    });
   });
 });
 
-it.each([["open", opened], ["half_open", halfOpen]] as const)("late outcomes without a permit only count (%s)", (state, make) => {
+it.each([
+  ["open", opened],
+  ["half_open", halfOpen],
+] as const)("late outcomes without a permit only count (%s)", (state, make) => {
   const { b } = make();
   const before = b.view();
   for (const o of [S, S, F, { kind: "ignored" }] as const) expect(b.record(o)).toEqual([]);
@@ -133,7 +143,9 @@ it.each([["open", opened], ["half_open", halfOpen]] as const)("late outcomes wit
 describe("forced_open", () => {
   it("without a duration admits nothing until reset", () => {
     const { clock, b } = setup();
-    expect(b.forceOpen("maintenance", null)).toEqual([{ from: "closed", to: "forced_open", reason: "forced: maintenance", at: T0 }]);
+    expect(b.forceOpen("maintenance", null)).toEqual([
+      { from: "closed", to: "forced_open", reason: "forced: maintenance", at: T0 },
+    ]);
     clock.now += 365 * 86_400_000;
     expect(b.acquire(1000)).toEqual({ admission: { kind: "rejected", reason: "forced_open", retryAt: null }, transitions: [] });
     expect(b.view()).toMatchObject({ state: "forced_open", forcedReason: "maintenance", openedAt: T0, nextAttemptAt: null });
@@ -180,8 +192,15 @@ describe("reset", () => {
     const lifetime = b.view().lifetime;
     expect(b.reset("operator")).toEqual([{ from: "half_open", to: "closed", reason: "reset: operator", at: clock.now }]);
     expect(b.view()).toEqual({
-      state: "closed", consecutiveFailures: 0, halfOpenSuccesses: 0, halfOpenInFlight: 0, openedAt: null,
-      nextAttemptAt: null, coolingUntil: null, forcedReason: null, lifetime,
+      state: "closed",
+      consecutiveFailures: 0,
+      halfOpenSuccesses: 0,
+      halfOpenInFlight: 0,
+      openedAt: null,
+      nextAttemptAt: null,
+      coolingUntil: null,
+      forcedReason: null,
+      lifetime,
     });
     b.record(R(null));
     expect(b.view().coolingUntil).toBe(clock.now + 1_000); // the exponent was reset too
@@ -189,7 +208,7 @@ describe("reset", () => {
 
   it("on a closed circuit clears its failure count and is recorded", () => {
     const { clock, b } = setup();
-    [F, F].forEach((o) => b.record(o));
+    for (const o of [F, F]) b.record(o);
     expect(b.reset()).toEqual([{ from: "closed", to: "closed", reason: "reset", at: clock.now }]);
     expect(b.record(F)).toEqual([]);
     expect(b.view()).toMatchObject({ state: "closed", consecutiveFailures: 1, lifetime: { opens: 0 } });

@@ -1,35 +1,33 @@
-import { createTripRule, type TripRule, type TripRuleData } from "./trip";
+import type { CircuitState, Outcome, SkipReason } from "../core/circuit";
+import { createTripRule, type TripConfig, type TripRule, type TripRuleData } from "./trip";
 
-export type CircuitState = "closed" | "open" | "half_open" | "forced_open";
-
-export interface BreakerConfig {
-  trip: "consecutive" | "rate";
-  failureThreshold: number;
-  failureRateThreshold: number;
-  minimumCalls: number;
-  windowMs: number;
+export interface BreakerConfig extends TripConfig {
   successThreshold: number;
   openTimeoutMs: number;
   halfOpenMaxCalls: number;
   coolingMaxMs: number; // cap for the 429 cool-down (retry.maxDelayMs)
 }
 
-export type Outcome =
-  | { kind: "success" }
-  | { kind: "failure"; reason: string }
-  | { kind: "rate_limited"; retryAfterMs: number | null }
-  | { kind: "client_abort" }
-  | { kind: "ignored" };
-
-export interface Transition { from: CircuitState; to: CircuitState; reason: string; at: number }
+export interface Transition {
+  from: CircuitState;
+  to: CircuitState;
+  reason: string;
+  at: number;
+}
 
 export type Admission =
   | { kind: "admitted"; permitId: string | null; leaseUntil: number | null }
-  | { kind: "rejected"; reason: "open" | "forced_open" | "half_open_full" | "cooling"; retryAt: number | null };
+  | { kind: "rejected"; reason: SkipReason; retryAt: number | null };
 
 export interface LifetimeCounters {
-  successes: number; failures: number; rateLimited: number; clientAborts: number; ignored: number;
-  opens: number; expiredLeases: number; droppedReports: number;
+  successes: number;
+  failures: number;
+  rateLimited: number;
+  clientAborts: number;
+  ignored: number;
+  opens: number;
+  expiredLeases: number;
+  droppedReports: number;
 }
 
 export interface CircuitView {
@@ -45,7 +43,10 @@ export interface CircuitView {
   lifetime: LifetimeCounters;
 }
 
-export interface Lease { id: string; until: number }
+export interface Lease {
+  id: string;
+  until: number;
+}
 
 /**
  * Each state carries its own counters, so entering a state builds them fresh and whatever the
@@ -68,7 +69,11 @@ export interface BreakerData {
 const FIRST_COOLING_MS = 1000;
 
 const COUNTER = {
-  success: "successes", failure: "failures", rate_limited: "rateLimited", client_abort: "clientAborts", ignored: "ignored",
+  success: "successes",
+  failure: "failures",
+  rate_limited: "rateLimited",
+  client_abort: "clientAborts",
+  ignored: "ignored",
 } as const satisfies Record<Outcome["kind"], keyof LifetimeCounters>;
 
 function admits(state: CircuitState): boolean {
@@ -101,7 +106,16 @@ export class Breaker {
     this.coolingExponent = saved?.coolingExponent ?? 0;
     this.lifetime =
       saved === undefined
-        ? { successes: 0, failures: 0, rateLimited: 0, clientAborts: 0, ignored: 0, opens: 0, expiredLeases: 0, droppedReports: 0 }
+        ? {
+            successes: 0,
+            failures: 0,
+            rateLimited: 0,
+            clientAborts: 0,
+            ignored: 0,
+            opens: 0,
+            expiredLeases: 0,
+            droppedReports: 0,
+          }
         : { ...saved.lifetime };
   }
 
@@ -136,7 +150,8 @@ export class Breaker {
       this.count(outcome, now);
       if (outcome.kind === "success") {
         p.successes += 1;
-        if (p.successes >= this.config.successThreshold) this.enter({ state: "closed", consecutiveFailures: 0 }, "probe_success", now, out);
+        if (p.successes >= this.config.successThreshold)
+          this.enter({ state: "closed", consecutiveFailures: 0 }, "probe_success", now, out);
       } else if (outcome.kind === "failure") {
         this.enter(this.opened(now), "probe_failure", now, out);
       }

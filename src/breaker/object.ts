@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
-import { log } from "../log";
+import { postAlert } from "../core/alerts";
+import { log } from "../core/log";
 import { series } from "../metrics/series";
-import { postAlert } from "../alerts";
 import { alertWorthy, transitionAlert } from "./alerts";
 import { type Admission, Breaker, type BreakerConfig, type BreakerData, type Transition } from "./machine";
 import type { CircuitDetail, ObjectSettings, Report, Snapshot, SyncRequest, SyncResponse, TransitionRecord } from "./protocol";
@@ -27,10 +27,16 @@ export class BreakerObject extends DurableObject<Env> {
     super(ctx, env);
     ctx.blockConcurrencyWhile(async () => {
       const sql = ctx.storage.sql;
-      sql.exec("CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT, data TEXT, calls INTEGER)");
-      sql.exec("CREATE TABLE IF NOT EXISTS history (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER, from_state TEXT, to_state TEXT, reason TEXT)");
+      sql.exec(
+        "CREATE TABLE IF NOT EXISTS state (id INTEGER PRIMARY KEY CHECK (id = 1), settings TEXT, data TEXT, calls INTEGER)",
+      );
+      sql.exec(
+        "CREATE TABLE IF NOT EXISTS history (seq INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER, from_state TEXT, to_state TEXT, reason TEXT)",
+      );
       sql.exec("CREATE TABLE IF NOT EXISTS series (name TEXT PRIMARY KEY, value REAL NOT NULL)");
-      const row = sql.exec<{ settings: string; data: string; calls: number }>("SELECT settings, data, calls FROM state WHERE id = 1").toArray()[0];
+      const row = sql
+        .exec<{ settings: string; data: string; calls: number }>("SELECT settings, data, calls FROM state WHERE id = 1")
+        .toArray()[0];
       if (row) {
         this.settings = JSON.parse(row.settings);
         this.saved = JSON.parse(row.data);
@@ -60,9 +66,13 @@ export class BreakerObject extends DurableObject<Env> {
     this.commit(breaker.tick());
     const transitions = this.ctx.storage.sql
       .exec<{ at: number; from_state: string; to_state: string; reason: string }>(
-        "SELECT at, from_state, to_state, reason FROM history ORDER BY seq DESC LIMIT ?", HISTORY_LIMIT)
+        "SELECT at, from_state, to_state, reason FROM history ORDER BY seq DESC LIMIT ?",
+        HISTORY_LIMIT,
+      )
       .toArray()
-      .map((r) => ({ model: settings.model, at: r.at, from: r.from_state, to: r.to_state, reason: r.reason }) as TransitionRecord);
+      .map(
+        (r) => ({ model: settings.model, at: r.at, from: r.from_state, to: r.to_state, reason: r.reason }) as TransitionRecord,
+      );
     return { ...breaker.view(), model: settings.model, config: settings.config, calls: this.calls, transitions };
   }
 
@@ -81,7 +91,8 @@ export class BreakerObject extends DurableObject<Env> {
   /** The metric series summed from every isolate's reports. */
   async series(): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
-    for (const r of this.ctx.storage.sql.exec<{ name: string; value: number }>("SELECT name, value FROM series")) out[r.name] = r.value;
+    for (const r of this.ctx.storage.sql.exec<{ name: string; value: number }>("SELECT name, value FROM series"))
+      out[r.name] = r.value;
     return out;
   }
 
@@ -120,7 +131,11 @@ export class BreakerObject extends DurableObject<Env> {
     }
     const sql = this.ctx.storage.sql;
     for (const [name, value] of Object.entries(report.deltas)) {
-      sql.exec("INSERT INTO series (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value", name, value);
+      sql.exec(
+        "INSERT INTO series (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+        name,
+        value,
+      );
     }
   }
 
@@ -130,14 +145,20 @@ export class BreakerObject extends DurableObject<Env> {
     const settings = this.settings;
     if (!breaker || !settings) return;
     const sql = this.ctx.storage.sql;
-    sql.exec("INSERT OR REPLACE INTO state (id, settings, data, calls) VALUES (1, ?, ?, ?)", JSON.stringify(settings), JSON.stringify(breaker.toJSON()), this.calls);
+    sql.exec(
+      "INSERT OR REPLACE INTO state (id, settings, data, calls) VALUES (1, ?, ?, ?)",
+      JSON.stringify(settings),
+      JSON.stringify(breaker.toJSON()),
+      this.calls,
+    );
     for (const t of transitions) {
       const record: TransitionRecord = { ...t, model: settings.model };
       sql.exec("INSERT INTO history (at, from_state, to_state, reason) VALUES (?, ?, ?, ?)", t.at, t.from, t.to, t.reason);
       const name = series("gateway_circuit_transitions_total", { model: settings.model, from: t.from, to: t.to });
       sql.exec("INSERT INTO series (name, value) VALUES (?, 1) ON CONFLICT(name) DO UPDATE SET value = value + 1", name);
       log("info", "circuit_transition", { ...record });
-      if (settings.alertWebhookUrl && alertWorthy(record)) this.ctx.waitUntil(postAlert(settings.alertWebhookUrl, transitionAlert(record)));
+      if (settings.alertWebhookUrl && alertWorthy(record))
+        this.ctx.waitUntil(postAlert(settings.alertWebhookUrl, transitionAlert(record)));
     }
     if (transitions.length > 0) sql.exec("DELETE FROM history WHERE seq <= (SELECT MAX(seq) FROM history) - ?", HISTORY_LIMIT);
     const deadline = breaker.nextDeadline();
@@ -148,6 +169,11 @@ export class BreakerObject extends DurableObject<Env> {
   private snapshot(breaker: Breaker): Snapshot {
     const v = breaker.view();
     const full = v.state === "half_open" && v.halfOpenInFlight >= (this.settings?.config.halfOpenMaxCalls ?? 1);
-    return { state: v.state, nextAttemptAt: v.nextAttemptAt, coolingUntil: v.coolingUntil, recheckAt: full ? breaker.nextDeadline() : null };
+    return {
+      state: v.state,
+      nextAttemptAt: v.nextAttemptAt,
+      coolingUntil: v.coolingUntil,
+      recheckAt: full ? breaker.nextDeadline() : null,
+    };
   }
 }

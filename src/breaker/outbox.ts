@@ -1,4 +1,4 @@
-import type { Outcome } from "./machine";
+import type { Outcome } from "../core/circuit";
 import type { OutcomeRun, Report } from "./protocol";
 
 function sameOutcome(a: Outcome, b: Outcome): boolean {

@@ -1,4 +1,5 @@
-import type { Admission, BreakerConfig, CircuitState, CircuitView, Outcome, Transition } from "./machine";
+import type { CircuitState, Outcome } from "../core/circuit";
+import type { Admission, BreakerConfig, CircuitView, Transition } from "./machine";
 
 /**
  * What isolates and a model's Durable Object say to each other (DESIGN §2.3, §10). A report

@@ -1,5 +1,3 @@
-import type { BreakerConfig } from "./machine";
-
 /** Decides when a closed circuit opens. Sees only outcomes reported while closed. */
 export interface TripRule {
   /** Transition reason used when this rule trips. */
@@ -19,14 +17,16 @@ export interface RateBucket {
   failures: number;
 }
 
-export type TripRuleData =
-  | { kind: "consecutive"; failures: number }
-  | { kind: "rate"; bucketMs: number; buckets: RateBucket[] };
+export type TripRuleData = { kind: "consecutive"; failures: number } | { kind: "rate"; bucketMs: number; buckets: RateBucket[] };
 
-export type TripConfig = Pick<
-  BreakerConfig,
-  "trip" | "failureThreshold" | "failureRateThreshold" | "minimumCalls" | "windowMs"
->;
+/** The part of a breaker's config its trip rule reads. */
+export interface TripConfig {
+  trip: "consecutive" | "rate";
+  failureThreshold: number;
+  failureRateThreshold: number;
+  minimumCalls: number;
+  windowMs: number;
+}
 
 /** Saved data of the other kind (the config changed between deploys) is ignored: the rule starts empty. */
 export function createTripRule(config: TripConfig, saved?: TripRuleData): TripRule {

@@ -1,4 +1,4 @@
-import type { ChatCompletion, ChatCompletionChunk, Usage } from "../upstream/types";
+import type { ChatCompletion, ChatCompletionChunk, Usage } from "../core/openai";
 
 interface ToolCallParts {
   id: string;
@@ -42,7 +42,12 @@ export class StreamAssembler {
         parts = { role: "assistant", content: null, refusal: null, toolCalls: [], finishReason: null };
         this.choices.set(c.index, parts);
       }
-      const delta = c.delta as { role?: string; content?: string | null; refusal?: string | null; tool_calls?: Array<{ index: number; id?: string; type?: string; function?: { name?: string; arguments?: string } }> };
+      const delta = c.delta as {
+        role?: string;
+        content?: string | null;
+        refusal?: string | null;
+        tool_calls?: Array<{ index: number; id?: string; type?: string; function?: { name?: string; arguments?: string } }>;
+      };
       if (delta.role) parts.role = delta.role;
       if (typeof delta.content === "string") {
         parts.content = (parts.content ?? "") + delta.content;
@@ -70,13 +75,19 @@ export class StreamAssembler {
   /** The whole answer, or null when it overflowed or never finished. */
   result(usage: Usage | null): ChatCompletion | null {
     if (this.overflow || this.choices.size === 0) return null;
-    const choices = [...this.choices.entries()].sort(([a], [b]) => a - b).map(([index, p]) => {
-      const message: Record<string, unknown> = { role: p.role, content: p.content, refusal: p.refusal };
-      if (p.toolCalls.length > 0) {
-        message.tool_calls = p.toolCalls.map((t) => ({ id: t.id, type: t.type, function: { name: t.name, arguments: t.arguments } }));
-      }
-      return { index, message, finish_reason: p.finishReason };
-    });
+    const choices = [...this.choices.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([index, p]) => {
+        const message: Record<string, unknown> = { role: p.role, content: p.content, refusal: p.refusal };
+        if (p.toolCalls.length > 0) {
+          message.tool_calls = p.toolCalls.map((t) => ({
+            id: t.id,
+            type: t.type,
+            function: { name: t.name, arguments: t.arguments },
+          }));
+        }
+        return { index, message, finish_reason: p.finishReason };
+      });
     if (choices.some((c) => c.finish_reason === null)) return null;
     return {
       id: this.id,

@@ -1,22 +1,12 @@
-import type { CircuitState } from "../breaker/machine";
-import { answerResponse } from "../chat/answer";
-import type { AnswerRecorder, ChainCache } from "../chat/execute";
-import type { ChatRequest } from "../chat/schema";
 import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
-import { log } from "../log";
+import type { AnswerRecorder, CachedAnswer, ChainCache } from "../core/cache";
+import type { ChatRequest } from "../core/chat-request";
+import { log } from "../core/log";
+import type { AttemptEnd, ChatCompletionChunk } from "../core/openai";
 import { series } from "../metrics/series";
-import type { AttemptEnd, ChatCompletion, ChatCompletionChunk } from "../upstream/types";
 import { StreamAssembler } from "./assemble";
 import { cacheKey } from "./key";
-import { replayAsStream } from "./replay";
-
-/** What one KV entry holds (DESIGN §4; keys are documented in the README's KV table). */
-export interface CacheEntry {
-  answer: ChatCompletion;
-  producedAt: number;
-  model: string;
-}
 
 export interface CacheScope {
   tenant: string;
@@ -61,30 +51,24 @@ export class KvChainCache implements ChainCache {
     return key;
   }
 
-  async lookup(model: ModelConfig, circuit: CircuitState): Promise<Response | null> {
+  async lookup(model: ModelConfig): Promise<CachedAnswer | null> {
     if (!this.enabled(model)) return null;
     const lookups = (result: string) => series("gateway_cache_lookups_total", { model: model.name, result });
-    let entry: CacheEntry | null;
+    let entry: CachedAnswer | null;
     try {
-      entry = await this.kv.get<CacheEntry>(await this.key(model), "json");
+      entry = await this.kv.get<CachedAnswer>(await this.key(model), "json");
     } catch {
       log("warn", "cache_read_failed", { model: model.name });
       this.scope.count(model, lookups("error"));
       return null;
     }
     const ageMs = entry ? Math.max(0, Date.now() - entry.producedAt) : 0;
-    const ageSeconds = Math.floor(ageMs / 1000);
     if (!entry || (this.scope.maxStaleSeconds !== null && ageMs > this.scope.maxStaleSeconds * 1000)) {
       this.scope.count(model, lookups(entry ? "stale" : "miss"));
       return null;
     }
     this.scope.count(model, lookups("hit"));
-    const headers = { model: entry.model, source: "cache" as const, circuit, cacheAgeSeconds: ageSeconds };
-    if (this.scope.request.stream === true) {
-      const includeUsage = this.scope.request.stream_options?.include_usage === true;
-      return answerResponse(replayAsStream(entry.answer, includeUsage), "text/event-stream; charset=utf-8", headers);
-    }
-    return answerResponse(JSON.stringify(entry.answer), "application/json", headers);
+    return entry;
   }
 
   recorder(model: ModelConfig, stream: boolean): AnswerRecorder | null {
@@ -101,7 +85,7 @@ export class KvChainCache implements ChainCache {
     };
   }
 
-  private async write(model: ModelConfig, entry: CacheEntry): Promise<void> {
+  private async write(model: ModelConfig, entry: CachedAnswer): Promise<void> {
     const key = await this.key(model);
     const now = Date.now();
     if ((this.recentWrites.get(key) ?? 0) > now) return;

@@ -1,4 +1,4 @@
-import { sha256Hex } from "../config/crypto";
+import { sha256Hex } from "../core/crypto";
 
 /** Fields that never change an answer's content, so they are left out of the key (DESIGN §4). */
 const EXCLUDED = new Set(["stream", "stream_options", "user", "model"]);

@@ -1,4 +1,7 @@
-import type { CircuitState } from "../breaker/machine";
+import type { CachedAnswer } from "../core/cache";
+import type { ChatRequest } from "../core/chat-request";
+import type { CircuitState } from "../core/circuit";
+import { replayAsStream } from "./replay";
 
 /** The headers every chat answer carries (DESIGN §6). */
 export interface AnswerHeaders {
@@ -18,4 +21,15 @@ export function answerResponse(body: BodyInit, contentType: string, h: AnswerHea
   if (contentType.startsWith("text/event-stream")) headers.set("cache-control", "no-cache");
   if (h.cacheAgeSeconds !== undefined) headers.set("x-gateway-cache-age", String(h.cacheAgeSeconds));
   return new Response(body, { status: 200, headers });
+}
+
+/** A cached answer in the form the caller asked for: JSON, or replayed as a stream. */
+export function cachedAnswerResponse(hit: CachedAnswer, request: ChatRequest, circuit: CircuitState): Response {
+  const cacheAgeSeconds = Math.floor(Math.max(0, Date.now() - hit.producedAt) / 1000);
+  const headers = { model: hit.model, source: "cache" as const, circuit, cacheAgeSeconds };
+  if (request.stream === true) {
+    const includeUsage = request.stream_options?.include_usage === true;
+    return answerResponse(replayAsStream(hit.answer, includeUsage), "text/event-stream; charset=utf-8", headers);
+  }
+  return answerResponse(JSON.stringify(hit.answer), "application/json", headers);
 }

@@ -1,31 +1,19 @@
-import type { CircuitState, Outcome } from "../breaker/machine";
 import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
-import { renderError } from "../errors";
-import { log } from "../log";
+import type { ChainCache } from "../core/cache";
+import type { ChatRequest } from "../core/chat-request";
+import type { CircuitState, ModelGate, Outcome } from "../core/circuit";
+import { renderError } from "../core/errors";
+import { isTransient, type UpstreamFailure } from "../core/failure";
+import { log } from "../core/log";
+import type { UpstreamFetch } from "../core/openai";
+import { sleep } from "../core/time";
 import { type RequestMetrics, spendUsd } from "../metrics/request-metrics";
 import { attempt } from "../upstream/attempt";
-import { type UpstreamFailure, isTransient } from "../upstream/failure";
 import type { KeyRejection, KeyRing } from "../upstream/keys";
-import type { AttemptEnd, StreamObserver, UpstreamFetch } from "../upstream/types";
-import { answerResponse } from "./answer";
-import { type RequestedFate, exhaustedError, relayedClientError } from "./exhausted";
-import type { ModelGate } from "./gate";
+import { answerResponse, cachedAnswerResponse } from "./answer";
+import { exhaustedError, type RequestedFate, relayedClientError } from "./exhausted";
 import type { Step } from "./plan";
-import type { ChatRequest } from "./schema";
-import { sleep } from "../time";
-
-/** Records an answer as it passes and stores it once complete (the KV cache implements it). */
-export interface AnswerRecorder extends StreamObserver {
-  finish(end: AttemptEnd): Promise<void>;
-}
-
-export interface ChainCache {
-  /** A cached answer of `model`, ready to send, or null. */
-  lookup(model: ModelConfig, circuit: CircuitState): Promise<Response | null>;
-  /** Null when this answer must not be cached (no-store, opted out). */
-  recorder(model: ModelConfig, stream: boolean): AnswerRecorder | null;
-}
 
 export interface ChainContext {
   settings: Settings;
@@ -98,7 +86,8 @@ async function runModelStep(ctx: ChainContext, step: Extract<Step, { kind: "mode
     const decision = await ctx.gate.admit(model, stream);
     if (step.requested && firstDecision) budget.circuit = decision.state;
     firstDecision = false;
-    if (!decision.admitted) return { kind: "over", fate: { kind: "skipped", reason: decision.reason }, retryAt: decision.retryAt };
+    if (!decision.admitted)
+      return { kind: "over", fate: { kind: "skipped", reason: decision.reason }, retryAt: decision.retryAt };
     const key = ctx.settings.simulatedUpstream ? "dev-simulated-upstream" : keys.pick(model.name, Date.now());
     if (key === null) {
       // Hand back a probe permit that will not be used.
@@ -148,7 +137,8 @@ async function runModelStep(ctx: ChainContext, step: Extract<Step, { kind: "mode
     if (f.kind === "client_abort") return { kind: "client_gone" };
     if (f.kind === "client_error") return { kind: "rejected", failure: f };
     if (f.kind === "rate_limited") {
-      if (f.retryAfterMs !== null) return { kind: "over", fate, retryAt: Date.now() + Math.min(f.retryAfterMs, retry.maxDelayMs) };
+      if (f.retryAfterMs !== null)
+        return { kind: "over", fate, retryAt: Date.now() + Math.min(f.retryAfterMs, retry.maxDelayMs) };
       // Without the upstream's word, the breaker's exponential cool-down says when to come back.
       await Promise.race([reported, sleep(Math.max(0, Math.min(COOLING_ANSWER_WAIT_MS, budget.deadlineAt - Date.now())))]);
       return { kind: "over", fate, retryAt: ctx.gate.coolingUntil(model) ?? Date.now() + 1000 };
@@ -178,7 +168,7 @@ const clientGone = () => new Response(null, { status: 499 });
  */
 export async function runChain(ctx: ChainContext): Promise<Response> {
   const requested = ctx.steps[0];
-  if (!requested || requested.kind !== "model") throw new Error("a chain starts with the requested model");
+  if (requested?.kind !== "model") throw new Error("a chain starts with the requested model");
   const budget: Budget = {
     deadlineAt: Date.now() + requested.model.timeouts.deadlineMs,
     attemptsLeft: ctx.settings.config.retry.maxAttempts,
@@ -191,16 +181,21 @@ export async function runChain(ctx: ChainContext): Promise<Response> {
   for (const step of ctx.steps) {
     stepsTaken++;
     if (step.kind === "cache") {
-      const hit = await ctx.cache?.lookup(step.model, budget.circuit);
-      if (hit) return hit;
+      const hit = await ctx.cache?.lookup(step.model);
+      if (hit) return cachedAnswerResponse(hit, ctx.request, budget.circuit);
       continue;
     }
     const result = await runModelStep(ctx, step, budget);
     if (result.kind === "answered") return result.response;
     if (result.kind === "client_gone") return clientGone();
     if (result.kind === "rejected") {
-      if (step.requested) return withChainHeaders(renderError(relayedClientError(result.failure)), requested.model, budget.circuit);
-      log("warn", "fallback_rejected_request", { requestId: ctx.requestId, model: step.model.name, status: result.failure.status });
+      if (step.requested)
+        return withChainHeaders(renderError(relayedClientError(result.failure)), requested.model, budget.circuit);
+      log("warn", "fallback_rejected_request", {
+        requestId: ctx.requestId,
+        model: step.model.name,
+        status: result.failure.status,
+      });
       continue;
     }
     if (step.requested) requestedFate = result.fate;

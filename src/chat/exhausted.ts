@@ -1,10 +1,11 @@
-import { GatewayError } from "../errors";
-import type { UpstreamFailure } from "../upstream/failure";
-import { retryAfterHeaders } from "../upstream/retry-after";
+import type { SkipReason } from "../core/circuit";
+import { GatewayError } from "../core/errors";
+import type { UpstreamFailure } from "../core/failure";
+import { retryAfterHeaders } from "../core/retry-after";
 
 /** What happened to the requested model's step, which decides the final status (DESIGN §6). */
 export type RequestedFate =
-  | { kind: "skipped"; reason: "open" | "forced_open" | "half_open_full" | "cooling" }
+  | { kind: "skipped"; reason: SkipReason }
   | { kind: "failed"; failure: UpstreamFailure }
   | { kind: "no_key" }
   | { kind: "deadline" };
@@ -23,9 +24,19 @@ function base(fate: RequestedFate): GatewayError {
       if (fate.reason === "cooling") {
         return new GatewayError(429, "rate_limit_error", "rate_limited", "The model is rate limited upstream; retry later.");
       }
-      return new GatewayError(503, "upstream_error", "circuit_open", "The model is temporarily unavailable (circuit open); retry later.");
+      return new GatewayError(
+        503,
+        "upstream_error",
+        "circuit_open",
+        "The model is temporarily unavailable (circuit open); retry later.",
+      );
     case "no_key":
-      return new GatewayError(502, "upstream_error", "upstream_auth_error", "The gateway could not authenticate with its upstream.");
+      return new GatewayError(
+        502,
+        "upstream_error",
+        "upstream_auth_error",
+        "The gateway could not authenticate with its upstream.",
+      );
     case "deadline":
       return new GatewayError(504, "upstream_error", "upstream_timeout", "The request ran out of time before an answer started.");
     case "failed": {
@@ -34,7 +45,12 @@ function base(fate: RequestedFate): GatewayError {
         return new GatewayError(429, "rate_limit_error", "rate_limited", "The model is rate limited upstream; retry later.");
       }
       if (f.kind === "auth") {
-        return new GatewayError(502, "upstream_error", "upstream_auth_error", "The gateway could not authenticate with its upstream.");
+        return new GatewayError(
+          502,
+          "upstream_error",
+          "upstream_auth_error",
+          "The gateway could not authenticate with its upstream.",
+        );
       }
       if (f.kind === "timeout") return new GatewayError(504, "upstream_error", "upstream_timeout", f.message);
       return new GatewayError(502, "upstream_error", "upstream_error", f.message);

@@ -1,12 +1,10 @@
 import type { FallbackStep, GatewayConfig, ModelConfig } from "../config/resolve";
-import { invalidRequest } from "../errors";
+import { invalidRequest } from "../core/errors";
 
 /** Which fallback steps the caller allows (`x-gateway-fallback`, DESIGN §6). */
 export type FallbackPolicy = "all" | "none" | "cache" | "models";
 
-export type Step =
-  | { kind: "model"; model: ModelConfig; requested: boolean }
-  | { kind: "cache"; model: ModelConfig };
+export type Step = { kind: "model"; model: ModelConfig; requested: boolean } | { kind: "cache"; model: ModelConfig };
 
 export interface CallerBounds {
   fallback: FallbackPolicy;
@@ -20,13 +18,21 @@ export function parseCallerBounds(headers: Headers): CallerBounds {
   const rawPolicy = headers.get("x-gateway-fallback")?.trim().toLowerCase() ?? "all";
   const fallback = POLICIES.find((p) => p === rawPolicy);
   if (fallback === undefined) {
-    throw invalidRequest("Invalid x-gateway-fallback: expected all, none, cache or models.", "x-gateway-fallback", "invalid_header");
+    throw invalidRequest(
+      "Invalid x-gateway-fallback: expected all, none, cache or models.",
+      "x-gateway-fallback",
+      "invalid_header",
+    );
   }
   const rawStale = headers.get("x-gateway-max-stale");
   let maxStaleSeconds: number | null = null;
   if (rawStale !== null) {
     if (!/^\s*\d{1,10}\s*$/.test(rawStale)) {
-      throw invalidRequest("Invalid x-gateway-max-stale: expected whole seconds (0 or more).", "x-gateway-max-stale", "invalid_header");
+      throw invalidRequest(
+        "Invalid x-gateway-max-stale: expected whole seconds (0 or more).",
+        "x-gateway-max-stale",
+        "invalid_header",
+      );
     }
     maxStaleSeconds = Number(rawStale);
   }
@@ -38,7 +44,12 @@ export function parseCallerBounds(headers: Headers): CallerBounds {
  * them; a fallback model the tenant may not use is left out. The cached answer looked up is the requested model's: a fallback model's answer never
  * passes for it.
  */
-export function planChain(config: GatewayConfig, requested: ModelConfig, bounds: CallerBounds, allowed: (model: string) => boolean): Step[] {
+export function planChain(
+  config: GatewayConfig,
+  requested: ModelConfig,
+  bounds: CallerBounds,
+  allowed: (model: string) => boolean,
+): Step[] {
   const steps: Step[] = [{ kind: "model", model: requested, requested: true }];
   const allows = (step: FallbackStep) => bounds.fallback === "all" || bounds.fallback === step;
   for (const step of config.fallbackOrder) {

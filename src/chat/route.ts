@@ -3,17 +3,17 @@ import type { AppEnv } from "../app-env";
 import type { CacheScope } from "../cache/chain-cache";
 import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
+import type { ChainCache } from "../core/cache";
+import { parseChatRequest } from "../core/chat-request";
+import type { ModelGate } from "../core/circuit";
+import { log } from "../core/log";
+import type { UpstreamFetch } from "../core/openai";
 import type { RequestMetrics } from "../metrics/request-metrics";
-import { type TenantGuard, bucketsFor, tenantBucket } from "../tenants/guard";
+import { bucketsFor, type TenantGuard, tenantBucket } from "../tenants/guard";
 import { applyTenantPolicy, modelAllowed } from "../tenants/policy";
-import { log } from "../log";
-import type { ChainCache } from "./execute";
-import { runChain } from "./execute";
-import type { ModelGate } from "./gate";
-import { parseCallerBounds, planChain } from "./plan";
-import { parseChatRequest } from "./schema";
 import type { KeyRing } from "../upstream/keys";
-import type { UpstreamFetch } from "../upstream/types";
+import { runChain } from "./execute";
+import { parseCallerBounds, planChain } from "./plan";
 
 /** What the chat route needs from the isolate, resolved per request from the settings. */
 export interface ChatDeps {
@@ -22,7 +22,13 @@ export interface ChatDeps {
   fetch: (env: Env, settings: Settings) => UpstreamFetch;
   cache: (env: Env, settings: Settings, scope: Omit<CacheScope, "count">) => ChainCache | null;
   tenants: (env: Env, settings: Settings, waitUntil: (work: Promise<unknown>) => void) => TenantGuard;
-  metrics: (env: Env, settings: Settings, requested: ModelConfig, tenant: string, waitUntil: (work: Promise<unknown>) => void) => RequestMetrics;
+  metrics: (
+    env: Env,
+    settings: Settings,
+    requested: ModelConfig,
+    tenant: string,
+    waitUntil: (work: Promise<unknown>) => void,
+  ) => RequestMetrics;
 }
 
 /** POST /v1/chat/completions: validate, plan, then walk the chain (DESIGN §2). */

@@ -1,5 +1,5 @@
+import { sha256Hex } from "../core/crypto";
 import type { ConfigProblem } from "./resolve";
-import { sha256Hex } from "./crypto";
 import { tenantNamePattern } from "./schema";
 
 /**
@@ -10,7 +10,10 @@ export async function parseClientKeys(
   raw: string,
 ): Promise<{ ok: true; keys: Map<string, string> } | { ok: false; problem: ConfigProblem }> {
   const keys = new Map<string, string>();
-  const entries = raw.split(",").map((e) => e.trim()).filter((e) => e.length > 0);
+  const entries = raw
+    .split(",")
+    .map((e) => e.trim())
+    .filter((e) => e.length > 0);
   for (const [i, entry] of entries.entries()) {
     const path = `CLIENT_KEYS[${i}]`;
     const colon = entry.indexOf(":");

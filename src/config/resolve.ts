@@ -1,11 +1,6 @@
 import type { z } from "zod";
-import {
-  type BreakerSettings,
-  type GatewayConfigInput,
-  type TenantLimits,
-  type Timeouts,
-  gatewayConfigSchema,
-} from "./schema";
+import { formatPath } from "../core/field-path";
+import { type BreakerSettings, type GatewayConfigInput, gatewayConfigSchema, type TenantLimits, type Timeouts } from "./schema";
 
 /** The defaults of DESIGN §7, applied once so the rest of the gateway reads plain values. */
 const DEFAULT_BREAKER: BreakerSettings = {
@@ -68,12 +63,6 @@ export interface ConfigProblem {
   message: string;
 }
 
-export function formatPath(root: string, path: readonly PropertyKey[]): string {
-  let out = root;
-  for (const key of path) out += typeof key === "number" ? `[${key}]` : `.${String(key)}`;
-  return out;
-}
-
 function firstIssue(error: z.ZodError, root: string): ConfigProblem {
   const issue = error.issues[0];
   if (!issue) return { path: root, message: "invalid" };
@@ -120,7 +109,10 @@ export function resolveConfig(raw: unknown): { ok: true; config: GatewayConfig }
     if (name === "default" || name === "ip") continue;
     for (const [i, m] of (limits.models ?? []).entries()) {
       if (!models.has(m)) {
-        return { ok: false, problem: { path: `GATEWAY_CONFIG.tenants.${name}.models[${i}]`, message: `"${m}" is not a configured model` } };
+        return {
+          ok: false,
+          problem: { path: `GATEWAY_CONFIG.tenants.${name}.models[${i}]`, message: `"${m}" is not a configured model` },
+        };
       }
     }
     named[name] = { ...defaultTenant, ...limits };

@@ -26,10 +26,7 @@ export const timeoutsSchema = z.strictObject({
   deadlineMs: ms,
 });
 
-const price = z.union([
-  z.number().min(0),
-  z.strictObject({ input: z.number().min(0), output: z.number().min(0) }),
-]);
+const price = z.union([z.number().min(0), z.strictObject({ input: z.number().min(0), output: z.number().min(0) })]);
 
 const modelSchema = z.strictObject({
   fallbacks: z.array(z.string().min(1)).optional(),
@@ -51,7 +48,10 @@ export const tenantNamePattern = /^[A-Za-z0-9_-]{1,64}$/;
 export const gatewayConfigSchema = z.strictObject({
   breaker: breakerSchema.partial().optional(),
   models: z.record(z.string().min(1).max(128), modelSchema).optional(),
-  fallbackOrder: z.array(z.enum(["cache", "models"])).max(2).optional(),
+  fallbackOrder: z
+    .array(z.enum(["cache", "models"]))
+    .max(2)
+    .optional(),
   cache: z
     .strictObject({
       enabled: z.boolean(),
@@ -72,9 +72,7 @@ export const gatewayConfigSchema = z.strictObject({
     .partial()
     .optional(),
   limits: z.strictObject({ maxBodyBytes: positiveInt }).partial().optional(),
-  tenants: z
-    .record(z.string(), tenantLimits.partial())
-    .optional(),
+  tenants: z.record(z.string(), tenantLimits.partial()).optional(),
   snapshotTtlMs: z.int().min(10).optional(),
 });
 

@@ -1,5 +1,5 @@
+import { sha256 } from "../core/crypto";
 import { parseClientKeys } from "./client-keys";
-import { sha256 } from "./crypto";
 import { type ConfigProblem, type GatewayConfig, resolveConfig } from "./resolve";
 
 /** Everything the gateway reads from its environment, validated once and passed inward typed. */
@@ -22,7 +22,11 @@ export interface Settings {
 export type SettingsResult = { ok: true; settings: Settings } | { ok: false; problem: ConfigProblem };
 
 const truthy = (v: string | undefined) => v !== undefined && ["1", "true", "yes"].includes(v.trim().toLowerCase());
-const list = (v: string | undefined) => (v ?? "").split(",").map((s) => s.trim()).filter((s) => s.length > 0);
+const list = (v: string | undefined) =>
+  (v ?? "")
+    .split(",")
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 
 export function parseOrigins(raw: string | undefined): "*" | ReadonlySet<string> {
   const origins = list(raw);
@@ -48,7 +52,10 @@ async function build(env: Env): Promise<SettingsResult> {
   const warnings: string[] = [];
   const upstreamKeys = list(env.HOLYSHEEP_API_KEY);
   if (upstreamKeys.length === 0 && !devMode) {
-    return { ok: false, problem: { path: "HOLYSHEEP_API_KEY", message: "secret is required (set it with `wrangler secret put HOLYSHEEP_API_KEY`)" } };
+    return {
+      ok: false,
+      problem: { path: "HOLYSHEEP_API_KEY", message: "secret is required (set it with `wrangler secret put HOLYSHEEP_API_KEY`)" },
+    };
   }
   const simulatedUpstream = upstreamKeys.length === 0;
   if (simulatedUpstream) warnings.push("DEV_MODE: no HOLYSHEEP_API_KEY, answers come from the simulated upstream");
@@ -93,8 +100,15 @@ let memo: { values: unknown[]; result: Promise<SettingsResult> } | null = null;
  */
 export function loadSettings(env: Env): Promise<SettingsResult> {
   const values: unknown[] = [
-    env.GATEWAY_CONFIG, env.HOLYSHEEP_API_KEY, env.HOLYSHEEP_BASE_URL, env.CLIENT_KEYS, env.ALLOW_ANONYMOUS,
-    env.ADMIN_TOKEN, env.DEV_MODE, env.ALERT_WEBHOOK_URL, env.ALLOWED_ORIGINS,
+    env.GATEWAY_CONFIG,
+    env.HOLYSHEEP_API_KEY,
+    env.HOLYSHEEP_BASE_URL,
+    env.CLIENT_KEYS,
+    env.ALLOW_ANONYMOUS,
+    env.ADMIN_TOKEN,
+    env.DEV_MODE,
+    env.ALERT_WEBHOOK_URL,
+    env.ALLOWED_ORIGINS,
   ];
   const last = memo;
   if (last && values.every((v, i) => v === last.values[i])) return last.result;

@@ -35,15 +35,15 @@ function textOf(content: unknown): string {
   if (typeof content === "string") return content;
   if (!Array.isArray(content)) return "";
   return content
-    .map((part) => (isRecord(part) && typeof part["text"] === "string" ? part["text"] : ""))
+    .map((part) => (isRecord(part) && typeof part.text === "string" ? part.text : ""))
     .filter((t) => t !== "")
     .join(" ");
 }
 
 function firstToolName(body: Json): string | null {
-  if (body["tool_choice"] === "none" || !Array.isArray(body["tools"])) return null;
-  const fn: unknown = isRecord(body["tools"][0]) ? body["tools"][0]["function"] : undefined;
-  return isRecord(fn) && typeof fn["name"] === "string" ? fn["name"] : null;
+  if (body.tool_choice === "none" || !Array.isArray(body.tools)) return null;
+  const fn: unknown = isRecord(body.tools[0]) ? body.tools[0].function : undefined;
+  return isRecord(fn) && typeof fn.name === "string" ? fn.name : null;
 }
 
 function words(text: string): number {
@@ -54,15 +54,15 @@ function words(text: string): number {
 export function answer(body: Json, model: string, messages: unknown[]): Answer {
   const msgs = messages.filter(isRecord);
   const last = msgs.at(-1);
-  const lastUser = msgs.findLast((m) => m["role"] === "user");
-  const userText = lastUser === undefined ? "" : textOf(lastUser["content"]);
+  const lastUser = msgs.findLast((m) => m.role === "user");
+  const userText = lastUser === undefined ? "" : textOf(lastUser.content);
   const tool = firstToolName(body);
 
   let content: string | null;
   let toolCall: ToolCall | null = null;
-  if (last?.["role"] === "tool") {
-    content = `Tool said: ${textOf(last["content"])}`;
-  } else if (tool !== null && last?.["role"] === "user") {
+  if (last?.role === "tool") {
+    content = `Tool said: ${textOf(last.content)}`;
+  } else if (tool !== null && last?.role === "user") {
     content = null;
     const id = `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
     toolCall = { id, name: tool, arguments: JSON.stringify({ echo: userText }) };
@@ -70,7 +70,7 @@ export function answer(body: Json, model: string, messages: unknown[]): Answer {
     content = `Hello from ${model}. You said: ${userText}`;
   }
 
-  const chars = msgs.reduce((n, m) => n + textOf(m["content"]).length, 0);
+  const chars = msgs.reduce((n, m) => n + textOf(m.content).length, 0);
   const prompt = Math.ceil(chars / 4);
   const completion = words(content ?? toolCall?.arguments ?? "");
   return {
@@ -88,7 +88,7 @@ export function completionJson(a: Answer): Json {
   const message: Json = { role: "assistant", content: a.content, refusal: null };
   if (a.toolCall !== null) {
     const { id, name, arguments: args } = a.toolCall;
-    message["tool_calls"] = [{ id, type: "function", function: { name, arguments: args } }];
+    message.tool_calls = [{ id, type: "function", function: { name, arguments: args } }];
   }
   return {
     id: a.id,
@@ -118,9 +118,9 @@ function pieces(text: string, size: number | "word"): string[] {
 export function chunkEvents(a: Answer, includeUsage: boolean): string[] {
   const chunk = (delta: Json, finish: string | null = null, choices = true): string => {
     const c: Json = { id: a.id, object: "chat.completion.chunk", created: a.created, model: a.model };
-    c["choices"] = choices ? [{ index: 0, delta, logprobs: null, finish_reason: finish }] : [];
+    c.choices = choices ? [{ index: 0, delta, logprobs: null, finish_reason: finish }] : [];
     // OpenAI puts `usage: null` on every chunk once usage was asked for.
-    if (includeUsage) c["usage"] = choices ? null : a.usage;
+    if (includeUsage) c.usage = choices ? null : a.usage;
     return sse(c);
   };
 

@@ -1,7 +1,7 @@
 import type { Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import type { Settings } from "../config/settings";
-import { notFound } from "../errors";
+import { notFound } from "../core/errors";
 import { createFakeUpstream, type FetchHandler } from "./handler";
 import { DurableFaultStore } from "./object";
 

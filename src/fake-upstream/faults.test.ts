@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { FaultSchema, MemoryFaultStore, type FaultInput } from "./faults";
+import { type FaultInput, FaultSchema, MemoryFaultStore } from "./faults";
 import { chatRequest, events, fake, hello, readUntilError, setFaults, timedChunks } from "./test-helpers";
 
 const streamed = hello("gpt-4.1", { stream: true });
@@ -152,7 +152,12 @@ describe("fault selection", () => {
 
   it("takes several faults at once, rejects bad ones, and clears", async () => {
     const { handler, faults } = fake();
-    await setFaults(handler, { faults: [{ model: "gpt-4.1", mode: "hang" }, { model: "*", mode: "ok", times: 1 }] });
+    await setFaults(handler, {
+      faults: [
+        { model: "gpt-4.1", mode: "hang" },
+        { model: "*", mode: "ok", times: 1 },
+      ],
+    });
     expect(await faults.list()).toHaveLength(2);
     const bad = await handler(
       new Request("http://upstream.test/__fake/faults", { method: "POST", body: '{"model":"x","mode":"explode"}' }),

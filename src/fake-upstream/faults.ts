@@ -30,8 +30,16 @@ export const FaultSchema = z.strictObject({
   body: z.unknown().optional(),
   // `large` only: the answer's content length and the content per stream event (no defaults
   // here, so other modes' stored faults keep their shape; the handler applies 1 MiB / 16 KiB).
-  bytes: z.int().min(0).max(1024 * 1024 * 1024).optional(),
-  chunkBytes: z.int().min(1).max(16 * 1024 * 1024).optional(),
+  bytes: z
+    .int()
+    .min(0)
+    .max(1024 * 1024 * 1024)
+    .optional(),
+  chunkBytes: z
+    .int()
+    .min(1)
+    .max(16 * 1024 * 1024)
+    .optional(),
 });
 
 /** A fault as stored: defaults applied. */

@@ -70,12 +70,14 @@ describe("answers", () => {
     expect(body.choices[0]?.finish_reason).toBe("tool_calls");
     expect(body.choices[0]?.message).toMatchObject({
       content: null,
-      tool_calls: [{ id: expect.stringMatching(/^call_/), type: "function", function: { name: "lookup", arguments: '{"echo":"hi there"}' } }],
+      tool_calls: [
+        { id: expect.stringMatching(/^call_/), type: "function", function: { name: "lookup", arguments: '{"echo":"hi there"}' } },
+      ],
     });
 
     const messages = [
       { role: "user", content: "hi there" },
-      { role: "assistant", content: null, tool_calls: body.choices[0]?.message["tool_calls"] },
+      { role: "assistant", content: null, tool_calls: body.choices[0]?.message.tool_calls },
       { role: "tool", tool_call_id: "call_1", content: "42" },
     ];
     const second = await handler(chatRequest({ model: "gpt-4.1", tools: TOOLS, messages }));
@@ -86,7 +88,9 @@ describe("answers", () => {
   it("streams tool calls the way OpenAI does", async () => {
     const { handler } = fake();
     const res = await handler(chatRequest(hello("gpt-4.1", { tools: TOOLS, stream: true })));
-    const chunks = events(await res.text()).slice(0, -1).map((e) => JSON.parse(e));
+    const chunks = events(await res.text())
+      .slice(0, -1)
+      .map((e) => JSON.parse(e));
     const deltas = chunks.map((c) => c.choices[0].delta);
     expect(deltas[1].tool_calls[0]).toMatchObject({ index: 0, type: "function", function: { name: "lookup", arguments: "" } });
     expect(deltas[1].tool_calls[0].id).toMatch(/^call_/);
@@ -138,7 +142,12 @@ describe("request errors", () => {
     const res = await handler(chatRequest(hello("gpt-9")));
     expect(res.status).toBe(404);
     expect(await res.json()).toEqual({
-      error: { message: "The model `gpt-9` does not exist", type: "invalid_request_error", code: "model_not_found", param: "model" },
+      error: {
+        message: "The model `gpt-9` does not exist",
+        type: "invalid_request_error",
+        code: "model_not_found",
+        param: "model",
+      },
     });
   });
 });
@@ -148,9 +157,18 @@ describe("stats", () => {
     const { handler } = fake();
     await (await handler(chatRequest(hello("gpt-4.1")))).text();
     await (await handler(chatRequest(hello("deepseek-v3.2", { stream: true }), { key: "sk-other" }))).text();
-    const stats = await (await handler(new Request("http://upstream.test/__fake/stats"))).json<ReturnType<FakeStats["snapshot"]>>();
+    const stats = await (await handler(new Request("http://upstream.test/__fake/stats"))).json<
+      ReturnType<FakeStats["snapshot"]>
+    >();
     expect(stats.requests).toMatchObject([
-      { model: "gpt-4.1", stream: false, keyFingerprint: await keyFingerprint(KEY), completed: true, aborted: false, body: hello() },
+      {
+        model: "gpt-4.1",
+        stream: false,
+        keyFingerprint: await keyFingerprint(KEY),
+        completed: true,
+        aborted: false,
+        body: hello(),
+      },
       { model: "deepseek-v3.2", stream: true, keyFingerprint: await keyFingerprint("sk-other"), completed: true },
     ]);
     expect(stats.requests[0]?.keyFingerprint).toMatch(/^[0-9a-f]{8}$/);
@@ -244,11 +262,16 @@ describe("large answers (the `large` mode, for benches)", () => {
     const { handler } = fake();
     await setFaults(handler, { model: "gpt-4.1", mode: "large" });
     const text = await (await handler(chatRequest(hello("gpt-4.1", { stream: true })))).text();
-    const content = events(text).slice(1, -2).map((e) => JSON.parse(e).choices[0].delta.content as string);
+    const content = events(text)
+      .slice(1, -2)
+      .map((e) => JSON.parse(e).choices[0].delta.content as string);
     expect(content.join("")).toHaveLength(1_048_576);
     expect(content).toHaveLength(64);
     const bad = await handler(
-      new Request("http://upstream.test/__fake/faults", { method: "POST", body: JSON.stringify({ model: "*", mode: "large", chunkBytes: 0 }) }),
+      new Request("http://upstream.test/__fake/faults", {
+        method: "POST",
+        body: JSON.stringify({ model: "*", mode: "large", chunkBytes: 0 }),
+      }),
     );
     expect(bad.status).toBe(400);
   });

@@ -1,9 +1,9 @@
 // The simulated HolySheep upstream (DESIGN.md section 8). Web-standard APIs only, so the same
 // handler runs mounted in the Worker (dev mode) and behind the Node adapter (tests, benches).
 import { z } from "zod";
-import { answer, chunkEvents, completionJson, DONE, isRecord, sse, type Answer } from "./answer";
-import { scripted, sleep, tracked, untilAborted, type Script } from "./body";
-import { FaultRequestSchema, type Fault, type FaultStore } from "./faults";
+import { type Answer, answer, chunkEvents, completionJson, DONE, isRecord, sse } from "./answer";
+import { type Script, scripted, sleep, tracked, untilAborted } from "./body";
+import { type Fault, FaultRequestSchema, type FaultStore } from "./faults";
 import { LARGE_DEFAULT_BYTES, LARGE_DEFAULT_CHUNK_BYTES, largeCompletion, largeStream } from "./large";
 import { FakeStats, keyFingerprint } from "./stats";
 
@@ -167,22 +167,22 @@ export function createFakeUpstream(opts: FakeUpstreamOptions): FetchHandler {
     if (!parsed.ok) return bad("We could not parse the JSON body of your request.");
     const body = parsed.value;
     if (!isRecord(body)) return bad("The request body must be a JSON object.");
-    const model = body["model"];
+    const model = body.model;
     if (typeof model !== "string") return bad("You must provide a model parameter.", "model");
     // Tests give each case its own model (`gpt-4.1-<suffix>`) so circuits never collide.
     if (![...models].some((m) => model === m || model.startsWith(`${m}-`))) {
       const message = `The model \`${model}\` does not exist`;
       return openAiError(404, { message, type: "invalid_request_error", code: "model_not_found", param: "model" });
     }
-    const messages = body["messages"];
+    const messages = body.messages;
     if (!Array.isArray(messages) || messages.length === 0) {
       return bad("`messages` must be a non-empty array.", "messages");
     }
-    const options = body["stream_options"];
+    const options = body.stream_options;
     return faulted(await faults.take(model, key), {
       answer: () => answer(body, model, messages),
-      stream: body["stream"] === true,
-      includeUsage: isRecord(options) && options["include_usage"] === true,
+      stream: body.stream === true,
+      includeUsage: isRecord(options) && options.include_usage === true,
       signal,
     });
   }
@@ -194,8 +194,8 @@ export function createFakeUpstream(opts: FakeUpstreamOptions): FetchHandler {
     const body = parsed.ok ? parsed.value : null;
     const tracker = stats.begin(
       {
-        model: isRecord(body) && typeof body["model"] === "string" ? body["model"] : "",
-        stream: isRecord(body) && body["stream"] === true,
+        model: isRecord(body) && typeof body.model === "string" ? body.model : "",
+        stream: isRecord(body) && body.stream === true,
         keyFingerprint: key === null ? "" : await keyFingerprint(key),
         at,
         body,

@@ -16,12 +16,18 @@ export function filler(n: number): string {
 
 function usageFor(a: Answer, bytes: number): Answer["usage"] {
   const completion = Math.ceil(bytes / 4);
-  return { prompt_tokens: a.usage.prompt_tokens, completion_tokens: completion, total_tokens: a.usage.prompt_tokens + completion };
+  return {
+    prompt_tokens: a.usage.prompt_tokens,
+    completion_tokens: completion,
+    total_tokens: a.usage.prompt_tokens + completion,
+  };
 }
 
 /** A plain chat.completion whose content is `bytes` long. */
 export function largeCompletion(a: Answer, bytes: number): string {
-  return JSON.stringify(completionJson({ ...a, content: filler(bytes), toolCall: null, finishReason: "stop", usage: usageFor(a, bytes) }));
+  return JSON.stringify(
+    completionJson({ ...a, content: filler(bytes), toolCall: null, finishReason: "stop", usage: usageFor(a, bytes) }),
+  );
 }
 
 /**
@@ -32,8 +38,8 @@ export function largeStream(a: Answer, bytes: number, chunkBytes: number, includ
   const encoder = new TextEncoder();
   const event = (delta: Record<string, unknown>, finish: string | null = null, choices = true): Uint8Array => {
     const c: Record<string, unknown> = { id: a.id, object: "chat.completion.chunk", created: a.created, model: a.model };
-    c["choices"] = choices ? [{ index: 0, delta, logprobs: null, finish_reason: finish }] : [];
-    if (includeUsage) c["usage"] = choices ? null : usageFor(a, bytes);
+    c.choices = choices ? [{ index: 0, delta, logprobs: null, finish_reason: finish }] : [];
+    if (includeUsage) c.usage = choices ? null : usageFor(a, bytes);
     return encoder.encode(sse(c));
   };
   const size = Math.max(1, chunkBytes);

@@ -1,7 +1,7 @@
 // Needs src/index.ts to export this module's FakeUpstreamObject (the FAKE_UPSTREAM binding).
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { FaultSchema, type FaultInput } from "./faults";
+import { type FaultInput, FaultSchema } from "./faults";
 import { createFakeUpstream } from "./handler";
 import { DurableFaultStore } from "./object";
 import { chatRequest, hello } from "./test-helpers";

@@ -2,7 +2,7 @@
 // dashboard is seen by every isolate serving the gateway.
 import { DurableObject } from "cloudflare:workers";
 import { z } from "zod";
-import { FaultSchema, takeFrom, type Fault, type FaultStore } from "./faults";
+import { type Fault, FaultSchema, type FaultStore, takeFrom } from "./faults";
 
 const STORAGE_KEY = "faults";
 const StoredFaults = z.array(FaultSchema);

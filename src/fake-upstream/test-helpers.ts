@@ -1,5 +1,5 @@
 // Shared by this module's tests only.
-import { MemoryFaultStore, type FaultInput } from "./faults";
+import { type FaultInput, MemoryFaultStore } from "./faults";
 import { createFakeUpstream, type FetchHandler } from "./handler";
 import { FakeStats } from "./stats";
 
@@ -13,10 +13,7 @@ export function fake(): { handler: FetchHandler; stats: FakeStats; faults: Memor
   return { handler, stats, faults };
 }
 
-export function chatRequest(
-  body: unknown,
-  init: { key?: string | null; signal?: AbortSignal; base?: string } = {},
-): Request {
+export function chatRequest(body: unknown, init: { key?: string | null; signal?: AbortSignal; base?: string } = {}): Request {
   const headers = new Headers({ "content-type": "application/json" });
   const key = init.key === undefined ? KEY : init.key;
   if (key !== null) headers.set("authorization", `Bearer ${key}`);

@@ -1,5 +1,5 @@
 import type { ModelConfig } from "../config/resolve";
-import type { Usage } from "../upstream/types";
+import type { Usage } from "../core/openai";
 import { series } from "./series";
 
 /** Upper bounds (seconds) of the upstream latency histogram. */
@@ -60,10 +60,13 @@ export class RequestMetrics {
 
   answered(requested: ModelConfig, servedModel: string, source: string, status: number): void {
     const statusClass = `${Math.floor(status / 100)}xx`;
-    this.count(series("gateway_requests_total", { model: requested.name, tenant: this.tenant, source, status_class: statusClass }));
+    this.count(
+      series("gateway_requests_total", { model: requested.name, tenant: this.tenant, source, status_class: statusClass }),
+    );
     if (status >= 400) return;
     if (source === "cache") this.count(series("gateway_fallbacks_total", { model: requested.name, step: "cache" }));
-    else if (servedModel !== requested.name) this.count(series("gateway_fallbacks_total", { model: requested.name, step: "model" }));
+    else if (servedModel !== requested.name)
+      this.count(series("gateway_fallbacks_total", { model: requested.name, step: "model" }));
   }
 
   usage(requested: ModelConfig, served: ModelConfig, usage: Usage): void {

@@ -1,6 +1,6 @@
 const SPECIAL = /[\\"\n]/;
 
-function escape(value: string | number): string {
+function escapeLabel(value: string | number): string {
   const s = String(value);
   return SPECIAL.test(s) ? s.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n") : s;
 }
@@ -11,7 +11,7 @@ function escape(value: string | number): string {
  */
 export function series(name: string, labels: Record<string, string | number> = {}): string {
   let out = "";
-  for (const key in labels) out += `${out ? "," : ""}${key}="${escape(labels[key] ?? "")}"`;
+  for (const key in labels) out += `${out ? "," : ""}${key}="${escapeLabel(labels[key] ?? "")}"`;
   return out ? `${name}{${out}}` : name;
 }
 

@@ -1,6 +1,6 @@
-import { log } from "../log";
-import { type UsageDelta, type UsageView, epochMinute, utcDay } from "./protocol";
-import { OBJECT_CALL_TIMEOUT_MS, settledWithin, sleep } from "../time";
+import { log } from "../core/log";
+import { OBJECT_CALL_TIMEOUT_MS, settledWithin, sleep } from "../core/time";
+import { epochMinute, type UsageDelta, type UsageView, utcDay } from "./protocol";
 
 /**
  * One isolate's line to one tenant's usage object: the last view it heard, plus what this isolate

@@ -1,7 +1,7 @@
 import type { TenantLimits } from "../config/schema";
 import type { Settings } from "../config/settings";
-import { GatewayError } from "../errors";
-import { retryAfterHeaders } from "../upstream/retry-after";
+import { GatewayError } from "../core/errors";
+import { retryAfterHeaders } from "../core/retry-after";
 import type { UsageChannel } from "./channel";
 import { untilNextDay, untilNextMinute } from "./protocol";
 
@@ -22,9 +22,12 @@ export function limitsFor(settings: Settings, tenant: string): TenantLimits {
 /** The buckets of a request: its tenant's, and for anonymous callers also their IP's. */
 export function bucketsFor(settings: Settings, tenant: string, ip: string | null): Bucket[] {
   const limits = limitsFor(settings, tenant);
-  const buckets: Bucket[] = [{ name: tenantBucket(tenant), requestsPerMinute: limits.requestsPerMinute, dailyBudgetUsd: limits.dailyBudgetUsd }];
+  const buckets: Bucket[] = [
+    { name: tenantBucket(tenant), requestsPerMinute: limits.requestsPerMinute, dailyBudgetUsd: limits.dailyBudgetUsd },
+  ];
   const ipLimit = settings.config.tenants.ip.requestsPerMinute;
-  if (tenant === "public" && ipLimit !== null) buckets.push({ name: `ip:${ip ?? "unknown"}`, requestsPerMinute: ipLimit, dailyBudgetUsd: null });
+  if (tenant === "public" && ipLimit !== null)
+    buckets.push({ name: `ip:${ip ?? "unknown"}`, requestsPerMinute: ipLimit, dailyBudgetUsd: null });
   return buckets;
 }
 
@@ -48,12 +51,24 @@ export class TenantGuard {
       else if (ch.stale(now, this.ttlMs)) this.waitUntil(ch.refresh());
       const usage = ch.estimate(now);
       if (bucket.requestsPerMinute !== null && usage.minuteRequests >= bucket.requestsPerMinute) {
-        throw new GatewayError(429, "rate_limit_error", "tenant_rate_limited",
-          `Rate limit reached: ${bucket.requestsPerMinute} requests per minute.`, null, retryAfterHeaders(untilNextMinute(now)));
+        throw new GatewayError(
+          429,
+          "rate_limit_error",
+          "tenant_rate_limited",
+          `Rate limit reached: ${bucket.requestsPerMinute} requests per minute.`,
+          null,
+          retryAfterHeaders(untilNextMinute(now)),
+        );
       }
       if (bucket.dailyBudgetUsd !== null && usage.daySpendUsd >= bucket.dailyBudgetUsd) {
-        throw new GatewayError(429, "rate_limit_error", "budget_exceeded",
-          `Today's budget of $${bucket.dailyBudgetUsd} is spent; it resets at midnight UTC.`, null, retryAfterHeaders(untilNextDay(now)));
+        throw new GatewayError(
+          429,
+          "rate_limit_error",
+          "budget_exceeded",
+          `Today's budget of $${bucket.dailyBudgetUsd} is spent; it resets at midnight UTC.`,
+          null,
+          retryAfterHeaders(untilNextDay(now)),
+        );
       }
     }
     for (const bucket of buckets) this.count(bucket.name, 1, 0);

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { type UsageDelta, type UsageView, epochMinute, utcDay } from "./protocol";
+import { epochMinute, type UsageDelta, type UsageView, utcDay } from "./protocol";
 
 const KEY = "usage";
 

@@ -1,7 +1,7 @@
-import type { ChatRequest } from "../chat/schema";
 import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
-import { invalidRequest, notFound } from "../errors";
+import type { ChatRequest } from "../core/chat-request";
+import { invalidRequest, notFound } from "../core/errors";
 import { limitsFor } from "./guard";
 
 /** Whether a tenant may use a model (`tenants.<t>.models`, null: every configured model). */
@@ -14,7 +14,11 @@ export function modelAllowed(settings: Settings, tenant: string): (model: string
  * A tenant's request policy, applied once at the edge: the requested model must be one it may
  * use, and its token cap bounds (or, when the caller set none, sets) `max_tokens`.
  */
-export function applyTenantPolicy(settings: Settings, tenant: string, request: ChatRequest): { model: ModelConfig; request: ChatRequest } {
+export function applyTenantPolicy(
+  settings: Settings,
+  tenant: string,
+  request: ChatRequest,
+): { model: ModelConfig; request: ChatRequest } {
   const model = settings.config.models.get(request.model);
   if (!model || !modelAllowed(settings, tenant)(model.name)) {
     throw notFound(`The model \`${request.model}\` does not exist or you do not have access to it.`, "model_not_found", "model");
@@ -23,8 +27,10 @@ export function applyTenantPolicy(settings: Settings, tenant: string, request: C
   if (cap === null) return { model, request };
   for (const field of ["max_tokens", "max_completion_tokens"] as const) {
     const asked = request[field];
-    if (typeof asked === "number" && asked > cap) throw invalidRequest(`Invalid value for '${field}': must be at most ${cap} for this client.`, field);
+    if (typeof asked === "number" && asked > cap)
+      throw invalidRequest(`Invalid value for '${field}': must be at most ${cap} for this client.`, field);
   }
-  if (request.max_tokens == null && request.max_completion_tokens == null) return { model, request: { ...request, max_tokens: cap } };
+  if (request.max_tokens == null && request.max_completion_tokens == null)
+    return { model, request: { ...request, max_tokens: cap } };
   return { model, request };
 }

@@ -1,11 +1,11 @@
 import type { Timeouts } from "../config/schema";
-import type { OpenAIErrorBody } from "../errors";
+import type { OpenAIErrorBody } from "../core/errors";
+import { classifyStatus, failure, type UpstreamFailure } from "../core/failure";
+import type { AttemptEnd, ChatCompletion, StreamObserver, UpstreamFetch } from "../core/openai";
+import { parseRetryAfter } from "../core/retry-after";
+import { eventData, SseSplitter } from "../core/sse";
 import { ABORT, abortAfter, abortKind } from "./abort";
-import { type UpstreamFailure, classifyStatus, failure } from "./failure";
 import { relay } from "./relay";
-import { parseRetryAfter } from "./retry-after";
-import { SseSplitter, eventData } from "./sse";
-import type { AttemptEnd, ChatCompletion, StreamObserver, UpstreamFetch } from "./types";
 
 export interface AttemptOptions {
   fetch: UpstreamFetch;
@@ -44,7 +44,8 @@ async function describeError(res: Response, o: AttemptOptions): Promise<Upstream
     // Auth errors can echo key fragments; their text never travels further.
     return failure("auth", `The upstream refused the gateway's key (${status}).`, { status });
   }
-  if (cls === "rate_limited") return failure("rate_limited", "The upstream is rate limiting this model.", { status, retryAfterMs });
+  if (cls === "rate_limited")
+    return failure("rate_limited", "The upstream is rate limiting this model.", { status, retryAfterMs });
   if (cls === "client_error") {
     let body: OpenAIErrorBody | null = null;
     try {

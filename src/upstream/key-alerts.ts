@@ -1,6 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
-import { postAlert } from "../alerts";
-import { log } from "../log";
+import { postAlert } from "../core/alerts";
+import { log } from "../core/log";
 import type { KeyRejection } from "./keys";
 
 const HOUR_MS = 60 * 60_000;
@@ -20,7 +20,13 @@ export class KeyAlertObject extends DurableObject<Env> {
     log("error", "upstream_key_rejected", { ...rejection });
     if (webhookUrl) {
       const what = rejection.status === 401 ? "is invalid (401)" : `is forbidden for ${rejection.model} (403)`;
-      this.ctx.waitUntil(postAlert(webhookUrl, { text: `HolySheep key ${rejection.fingerprint} ${what}; it is set aside.`, event: "upstream_key_rejected", ...rejection }));
+      this.ctx.waitUntil(
+        postAlert(webhookUrl, {
+          text: `HolySheep key ${rejection.fingerprint} ${what}; it is set aside.`,
+          event: "upstream_key_rejected",
+          ...rejection,
+        }),
+      );
     }
     return true;
   }

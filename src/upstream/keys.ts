@@ -1,4 +1,4 @@
-import { fingerprint } from "../config/crypto";
+import { fingerprint } from "../core/crypto";
 
 /** How long a refused key stays aside in this isolate before it is tried again. */
 export const KEY_ASIDE_MS = 10 * 60_000;

@@ -1,7 +1,7 @@
+import { failure, type UpstreamFailure } from "../core/failure";
+import type { AttemptEnd, ChatCompletionChunk, StreamObserver, Usage } from "../core/openai";
+import { eventData, type SseSplitter, sseEvent } from "../core/sse";
 import { ABORT, abortAfter, abortKind } from "./abort";
-import { type UpstreamFailure, failure } from "./failure";
-import { SseSplitter, eventData, sseEvent } from "./sse";
-import type { AttemptEnd, ChatCompletionChunk, StreamObserver, Usage } from "./types";
 
 export interface RelayOptions {
   reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -17,7 +17,10 @@ export interface RelayOptions {
   release: () => void;
 }
 
-type Verdict = { kind: "forward"; text: string | null } | { kind: "done"; text: string } | { kind: "fail"; failure: UpstreamFailure };
+type Verdict =
+  | { kind: "forward"; text: string | null }
+  | { kind: "done"; text: string }
+  | { kind: "fail"; failure: UpstreamFailure };
 
 const encoder = new TextEncoder();
 
@@ -59,7 +62,12 @@ export function relay(o: RelayOptions): { body: ReadableStream<Uint8Array>; end:
     }
     if (chunk.error) {
       const code = typeof chunk.error.code === "string" ? chunk.error.code : "upstream_error";
-      return { kind: "fail", failure: failure("malformed", "The upstream reported an error mid-stream.", { body: { error: { message: "The upstream reported an error mid-stream.", type: "upstream_error", code, param: null } } }) };
+      return {
+        kind: "fail",
+        failure: failure("malformed", "The upstream reported an error mid-stream.", {
+          body: { error: { message: "The upstream reported an error mid-stream.", type: "upstream_error", code, param: null } },
+        }),
+      };
     }
     if (chunk.usage) usage = chunk.usage;
     if (isUsageOnly(chunk)) return { kind: "forward", text: o.clientWantsUsage ? event : null };

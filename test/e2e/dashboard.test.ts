@@ -10,7 +10,16 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error("Debian's chromium is needed for the browser tests: apt-get install chromium");
   browser = await chromium.launch({
     executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   mkdirSync("test-results", { recursive: true });
 });
@@ -40,14 +49,18 @@ describe("the admin dashboard in a real browser", () => {
     await page.getByTestId("demo-break").click();
     await page.getByTestId("demo-traffic").click();
     await expect.poll(() => card.getAttribute("data-state"), { timeout: 15_000 }).toBe("open");
-    expect(await card.getByTestId("state").innerText()).toMatch(/open/i);
+    expect(await card.getByTestId("state").textContent()).toMatch(/open/i);
     await page.screenshot({ path: "test-results/dashboard-open.png", fullPage: true });
 
     await page.getByTestId("demo-clear").click();
     await card.getByTestId("reset").click();
     await card.getByTestId("confirm-reset").click();
-    await expect.poll(() => page.locator(`[data-testid="circuit"][data-model="${model}"]`).getAttribute("data-state"), { timeout: 10_000 }).toBe("closed");
-    await expect.poll(() => page.locator(`[data-testid="circuit"][data-model="${model}"] li`).first().innerText()).toContain("reset");
+    await expect
+      .poll(() => page.locator(`[data-testid="circuit"][data-model="${model}"]`).getAttribute("data-state"), { timeout: 10_000 })
+      .toBe("closed");
+    await expect
+      .poll(() => page.locator(`[data-testid="circuit"][data-model="${model}"] li`).first().textContent())
+      .toContain("reset");
     await page.screenshot({ path: "test-results/dashboard-closed.png", fullPage: true });
     await page.close();
   });

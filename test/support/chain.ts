@@ -1,16 +1,16 @@
 import OpenAI from "openai";
 import { expect } from "vitest";
 import {
-  type GatewayUnderTest,
-  IOS_KEY,
-  Upstream,
-  WEB_KEY,
   chat,
   chatBody,
   circuits,
+  type GatewayUnderTest,
   gateway,
+  IOS_KEY,
   sseData,
+  Upstream,
   uniqueModel,
+  WEB_KEY,
 } from "./harness";
 
 /** Helpers shared by the fallback-chain, cache and key/retry tests. */
@@ -61,7 +61,11 @@ export function sdk(gw: GatewayUnderTest, apiKey = WEB_KEY): OpenAI {
 export interface Chunk {
   object: string;
   model: string;
-  choices: { index: number; delta: { role?: string; content?: string | null; tool_calls?: ToolDelta[] }; finish_reason: string | null }[];
+  choices: {
+    index: number;
+    delta: { role?: string; content?: string | null; tool_calls?: ToolDelta[] };
+    finish_reason: string | null;
+  }[];
   usage?: unknown;
 }
 interface ToolDelta {
@@ -80,7 +84,9 @@ export interface ToolCall {
 export function parseStream(text: string) {
   const data = sseData(text);
   const done = data.at(-1) === "[DONE]";
-  const parsed = data.filter((d) => d !== "[DONE]").map((d) => JSON.parse(d) as Chunk & { error?: { message: string; type: string; code: string } });
+  const parsed = data
+    .filter((d) => d !== "[DONE]")
+    .map((d) => JSON.parse(d) as Chunk & { error?: { message: string; type: string; code: string } });
   const errors = parsed.filter((p) => p.error !== undefined).map((p) => p.error!);
   const chunks = parsed.filter((p) => p.error === undefined);
   let content = "";
@@ -150,7 +156,13 @@ export async function probeCache(
 }
 
 /** Forces `model` open for `ms` (null: until reset) and returns a fresh isolate that sees it at once. */
-export async function openAndFresh(up: Upstream, config: Config, model: string, ms: number | null = 60_000, env: Record<string, unknown> = {}) {
+export async function openAndFresh(
+  up: Upstream,
+  config: Config,
+  model: string,
+  ms: number | null = 60_000,
+  env: Record<string, unknown> = {},
+) {
   const isolate = gateway(up, { config, ...env });
   await (await circuits(isolate)).forceOpen(model, "test", ms);
   return isolate;
@@ -173,4 +185,4 @@ export async function fingerprintOf(key: string): Promise<string> {
   return [...digest.slice(0, 4)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-export { IOS_KEY, WEB_KEY, chatBody };
+export { chatBody, IOS_KEY, WEB_KEY };

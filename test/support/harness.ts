@@ -29,7 +29,14 @@ export class Upstream {
     await (await fetch(this.url("faults"), { method: "DELETE" })).body?.cancel();
   }
   async stats(): Promise<{
-    requests: { model: string; stream: boolean; keyFingerprint: string; aborted: boolean; completed: boolean; body: Record<string, unknown> }[];
+    requests: {
+      model: string;
+      stream: boolean;
+      keyFingerprint: string;
+      aborted: boolean;
+      completed: boolean;
+      body: Record<string, unknown>;
+    }[];
     inFlight: Record<string, number>;
     maxInFlight: Record<string, number>;
   }> {
@@ -60,7 +67,10 @@ export interface GatewayUnderTest {
  * One gateway "isolate" over the real Durable Objects and KV, with env overrides. Two of these
  * share storage but no memory, as two isolates do.
  */
-export function gateway(upstream: Upstream, overrides: Partial<Record<keyof Env, unknown>> & { config?: unknown } = {}): GatewayUnderTest {
+export function gateway(
+  upstream: Upstream,
+  overrides: Partial<Record<keyof Env, unknown>> & { config?: unknown } = {},
+): GatewayUnderTest {
   const { config = {}, ...vars } = overrides;
   // A short snapshot TTL keeps each test's background report flush (≤ TTL) quick to settle. Every
   // test shares the tenants `web` and `ios`, so their request limits are off unless a test sets them.
@@ -115,7 +125,10 @@ export function sseData(text: string): string[] {
 }
 
 /** A config whose models are the given names, each falling back to the next ones listed. */
-export function modelsConfig(models: Record<string, { fallbacks?: string[]; breaker?: Record<string, unknown>; timeouts?: Record<string, unknown> }>, extra: Record<string, unknown> = {}) {
+export function modelsConfig(
+  models: Record<string, { fallbacks?: string[]; breaker?: Record<string, unknown>; timeouts?: Record<string, unknown> }>,
+  extra: Record<string, unknown> = {},
+) {
   return { models, ...extra };
 }
 

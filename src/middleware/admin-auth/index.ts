@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../app-env";
-import { digestsEqual, sha256 } from "../../config/crypto";
-import { GatewayError, unauthorized } from "../../errors";
+import { digestsEqual, sha256 } from "../../core/crypto";
+import { GatewayError, unauthorized } from "../../core/errors";
 
 export interface AdminAuthOptions {
   /** The dashboard page itself carries no data: it only needs the admin API to be enabled. */
@@ -18,11 +18,21 @@ export function adminAuth(options: AdminAuthOptions): MiddlewareHandler<AppEnv> 
     const origin = c.req.header("origin");
     const crossSite = c.req.header("sec-fetch-site") === "cross-site";
     if (crossSite || (origin !== undefined && origin !== new URL(c.req.url).origin)) {
-      throw new GatewayError(403, "permission_error", "cross_origin_forbidden", "The admin API does not answer cross-origin requests.");
+      throw new GatewayError(
+        403,
+        "permission_error",
+        "cross_origin_forbidden",
+        "The admin API does not answer cross-origin requests.",
+      );
     }
     const expected = c.get("settings").adminTokenDigest;
     if (expected === null) {
-      throw new GatewayError(403, "permission_error", "admin_disabled", "The admin API is disabled: set the ADMIN_TOKEN secret to enable it.");
+      throw new GatewayError(
+        403,
+        "permission_error",
+        "admin_disabled",
+        "The admin API is disabled: set the ADMIN_TOKEN secret to enable it.",
+      );
     }
     if (options.requireToken) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");

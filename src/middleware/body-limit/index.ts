@@ -1,6 +1,6 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../app-env";
-import { GatewayError } from "../../errors";
+import { GatewayError } from "../../core/errors";
 
 export interface BodyLimitOptions {
   maxBytes: (c: Context<AppEnv>) => number;

@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../app-env";
-import { sha256Hex } from "../../config/crypto";
-import { unauthorized } from "../../errors";
+import { sha256Hex } from "../../core/crypto";
+import { unauthorized } from "../../core/errors";
 
 /**
  * Resolves the caller's tenant from `Authorization: Bearer <key>` by the key's SHA-256 digest.

@@ -6,11 +6,25 @@ export interface CorsOptions {
   origins: (c: Context<AppEnv>) => "*" | ReadonlySet<string>;
 }
 
-const ALLOWED_HEADERS = new Set(["authorization", "content-type", "x-request-id", "cache-control", "openai-organization", "openai-project", "openai-beta"]);
+const ALLOWED_HEADERS = new Set([
+  "authorization",
+  "content-type",
+  "x-request-id",
+  "cache-control",
+  "openai-organization",
+  "openai-project",
+  "openai-beta",
+]);
 const ALLOWED_PREFIXES = ["x-stainless-", "x-gateway-"];
 const EXPOSED = [
-  "x-request-id", "x-gateway-model", "x-gateway-source", "x-gateway-circuit", "x-gateway-cache-age",
-  "retry-after", "retry-after-ms", "x-should-retry",
+  "x-request-id",
+  "x-gateway-model",
+  "x-gateway-source",
+  "x-gateway-circuit",
+  "x-gateway-cache-age",
+  "retry-after",
+  "retry-after-ms",
+  "x-should-retry",
 ].join(", ");
 
 function headerAllowed(name: string): boolean {
@@ -38,7 +52,9 @@ export function cors(options: CorsOptions): MiddlewareHandler<AppEnv> {
       appendVary(headers);
       if (permitted) {
         const requested = (c.req.header("access-control-request-headers") ?? "")
-          .split(",").map((h) => h.trim().toLowerCase()).filter((h) => h.length > 0 && headerAllowed(h));
+          .split(",")
+          .map((h) => h.trim().toLowerCase())
+          .filter((h) => h.length > 0 && headerAllowed(h));
         headers.set("access-control-allow-origin", origin);
         headers.set("access-control-allow-methods", "GET, POST, OPTIONS");
         if (requested.length > 0) headers.set("access-control-allow-headers", requested.join(", "));

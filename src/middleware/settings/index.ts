@@ -1,7 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../../app-env";
 import { loadSettings } from "../../config/settings";
-import { internalError } from "../../errors";
+import { internalError } from "../../core/errors";
 
 /** Loads the validated settings; an invalid environment fails every request, naming the field. */
 export function settings(): MiddlewareHandler<AppEnv> {

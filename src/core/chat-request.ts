@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { formatPath } from "../config/resolve";
-import { invalidRequest } from "../errors";
+import { invalidRequest } from "./errors";
+import { formatPath } from "./field-path";
 
 /**
  * The Chat Completions request, validated at the edge. Objects are loose: fields the gateway does
@@ -66,7 +66,11 @@ function describe(issue: z.core.$ZodIssue): string {
     case "invalid_type":
       return issue.input === undefined ? "is required" : `must be ${issue.expected}`;
     case "too_small":
-      return issue.origin === "array" ? "must not be empty" : issue.origin === "string" ? "must not be empty" : `must be at least ${String(issue.minimum)}`;
+      return issue.origin === "array"
+        ? "must not be empty"
+        : issue.origin === "string"
+          ? "must not be empty"
+          : `must be at least ${String(issue.minimum)}`;
     case "too_big":
       return `must be at most ${String(issue.maximum)}`;
     default:

@@ -53,13 +53,13 @@ export const invalidRequest = (message: string, param: string | null = null, cod
 export const notFound = (message: string, code = "not_found", param: string | null = null) =>
   new GatewayError(404, "invalid_request_error", code, message, param);
 
-export const unauthorized = (message: string) =>
-  new GatewayError(401, "authentication_error", "invalid_api_key", message);
+export const unauthorized = (message: string) => new GatewayError(401, "authentication_error", "invalid_api_key", message);
 
 /** A route handler for the methods a path does not take. */
 export const methodNotAllowed = (allow: string) => (): never => {
-  throw new GatewayError(405, "invalid_request_error", "method_not_allowed", `Method not allowed; use ${allow}.`, null, { allow });
+  throw new GatewayError(405, "invalid_request_error", "method_not_allowed", `Method not allowed; use ${allow}.`, null, {
+    allow,
+  });
 };
 
-export const internalError = (message: string, code = "internal_error") =>
-  new GatewayError(500, "server_error", code, message);
+export const internalError = (message: string, code = "internal_error") => new GatewayError(500, "server_error", code, message);

@@ -1,4 +1,4 @@
-import type { OpenAIErrorBody } from "../errors";
+import type { OpenAIErrorBody } from "./errors";
 
 /**
  * What went wrong with one upstream attempt, classified once (DESIGN §6). The breaker, the

@@ -9,7 +9,11 @@ export interface AlertPayload {
 /** Posts an alert; a failing webhook is logged and otherwise ignored. Callers never await it on a reply path. */
 export async function postAlert(url: string, payload: AlertPayload): Promise<void> {
   try {
-    const res = await fetch(url, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(payload) });
+    const res = await fetch(url, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(payload),
+    });
     await res.body?.cancel();
     if (!res.ok) log("warn", "alert_webhook_failed", { status: res.status });
   } catch {

@@ -1,5 +1,17 @@
-import type { CircuitState, Outcome } from "../breaker/machine";
 import type { ModelConfig } from "../config/resolve";
+
+export type CircuitState = "closed" | "open" | "half_open" | "forced_open";
+
+/** What an attempt told the breaker about its model. */
+export type Outcome =
+  | { kind: "success" }
+  | { kind: "failure"; reason: string }
+  | { kind: "rate_limited"; retryAfterMs: number | null }
+  | { kind: "client_abort" }
+  | { kind: "ignored" };
+
+/** Why a circuit turned a request away without calling the model. */
+export type SkipReason = "open" | "forced_open" | "half_open_full" | "cooling";
 
 /**
  * What the chain asks of a model's breaker. The chain neither knows nor cares whether the answer
@@ -7,7 +19,12 @@ import type { ModelConfig } from "../config/resolve";
  */
 export type GateDecision =
   | { admitted: true; permitId: string | null; state: CircuitState }
-  | { admitted: false; reason: "open" | "forced_open" | "half_open_full" | "cooling"; retryAt: number | null; state: CircuitState };
+  | {
+      admitted: false;
+      reason: SkipReason;
+      retryAt: number | null;
+      state: CircuitState;
+    };
 
 export interface ModelGate {
   admit(model: ModelConfig, stream: boolean): Promise<GateDecision>;

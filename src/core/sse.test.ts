@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { SseSplitter, eventData } from "./sse";
+import { eventData, SseSplitter } from "./sse";
 
 const bytes = (s: string) => new TextEncoder().encode(s);
 
