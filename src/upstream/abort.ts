@@ -1,3 +1,5 @@
+import { failure, type UpstreamFailure } from "../core/failure";
+
 /**
  * Why an attempt's AbortController fired. The reason object is compared by identity, so a
  * timeout is never mistaken for the client going away.
@@ -22,4 +24,23 @@ export function abortKind(signal: AbortSignal): AbortKind | null {
 export function abortAfter(controller: AbortController, ms: number, reason: Error): () => void {
   const timer = setTimeout(() => controller.abort(reason), Math.max(0, ms));
   return () => clearTimeout(timer);
+}
+
+/**
+ * What an aborted fetch or read means, decided once from why the controller fired: the client
+ * going away is never the model's failure, a timer firing always is.
+ */
+export function abortFailure(signal: AbortSignal, timeouts: { idleMs: number }): UpstreamFailure {
+  switch (abortKind(signal)) {
+    case "client":
+      return failure("client_abort", "The client went away.");
+    case "timeout":
+      return failure("timeout", "The upstream did not answer in time.");
+    case "idle":
+      return failure("timeout", `The upstream stream was idle for ${timeouts.idleMs} ms.`);
+    case "total":
+      return failure("timeout", "The upstream stream exceeded its total time.");
+    default:
+      return failure("connection", "The upstream connection failed.");
+  }
 }

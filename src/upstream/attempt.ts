@@ -1,11 +1,11 @@
 import type { Timeouts } from "../config/schema";
-import type { OpenAIErrorBody } from "../core/errors";
 import { classifyStatus, failure, type UpstreamFailure } from "../core/failure";
 import type { AttemptEnd, ChatCompletion, StreamObserver, UpstreamFetch } from "../core/openai";
-import { parseRetryAfter } from "../core/retry-after";
-import { eventData, SseSplitter } from "../core/sse";
-import { ABORT, abortAfter, abortKind } from "./abort";
+import { SseSplitter } from "../core/sse";
+import { describeError } from "./error-response";
+import { classifyEvent, startsAnswer } from "./events";
 import { relay } from "./relay";
+import { AttemptScope } from "./scope";
 
 export interface AttemptOptions {
   fetch: UpstreamFetch;
@@ -29,54 +29,6 @@ export type AttemptResult =
   | { kind: "committed"; body: ReadableStream<Uint8Array> | string; contentType: string; end: Promise<AttemptEnd> }
   | { kind: "failed"; failure: UpstreamFailure };
 
-function redact(text: string, secrets: readonly string[]): string {
-  let out = text;
-  for (const s of secrets) if (s) out = out.split(s).join("[redacted]");
-  return out;
-}
-
-async function describeError(res: Response, o: AttemptOptions): Promise<UpstreamFailure> {
-  const status = res.status;
-  const cls = classifyStatus(status);
-  const retryAfterMs = parseRetryAfter(res.headers, Date.now());
-  const text = await res.text().catch(() => "");
-  if (cls === "auth") {
-    // Auth errors can echo key fragments; their text never travels further.
-    return failure("auth", `The upstream refused the gateway's key (${status}).`, { status });
-  }
-  if (cls === "rate_limited")
-    return failure("rate_limited", "The upstream is rate limiting this model.", { status, retryAfterMs });
-  if (cls === "client_error") {
-    let body: OpenAIErrorBody | null = null;
-    try {
-      const parsed = JSON.parse(text) as Partial<OpenAIErrorBody>;
-      if (parsed.error && typeof parsed.error.message === "string") {
-        const text = (v: unknown) => (typeof v === "string" ? redact(v, o.secrets) : null);
-        body = {
-          error: {
-            message: redact(parsed.error.message, o.secrets),
-            type: text(parsed.error.type) ?? "invalid_request_error",
-            code: text(parsed.error.code),
-            param: text(parsed.error.param),
-          },
-        };
-      }
-    } catch {
-      // Not JSON: the caller still gets the status with a generic message.
-    }
-    const message = body?.error.message ?? `The upstream rejected the request (${status}).`;
-    return failure("client_error", message, { status, body });
-  }
-  return failure("server_error", `The upstream answered ${status}.`, { status, retryAfterMs });
-}
-
-function abortedFailure(signal: AbortSignal, what: string): UpstreamFailure {
-  const kind = abortKind(signal);
-  if (kind === "client") return failure("client_abort", "The client went away.");
-  if (kind === "timeout") return failure("timeout", `The upstream did not ${what} in time.`);
-  return failure("connection", "The upstream connection failed.");
-}
-
 /**
  * One upstream call, up to the moment of commit (DESIGN §2.6). A non-streamed answer commits
  * once its whole body is read and valid; a stream commits at its first data event that is not
@@ -85,91 +37,82 @@ function abortedFailure(signal: AbortSignal, what: string): UpstreamFailure {
 export async function attempt(o: AttemptOptions): Promise<AttemptResult> {
   if (o.clientSignal?.aborted) return { kind: "failed", failure: failure("client_abort", "The client went away.") };
   const started = Date.now();
-  const controller = new AbortController();
-  const onClientAbort = () => controller.abort(ABORT.client);
-  o.clientSignal?.addEventListener("abort", onClientAbort, { once: true });
-  const release = () => o.clientSignal?.removeEventListener("abort", onClientAbort);
-  const clearCommitTimer = abortAfter(controller, Math.min(o.timeouts.requestMs, o.deadlineAt - started), ABORT.timeout);
-  const giveUp = (f: UpstreamFailure): AttemptResult => {
-    clearCommitTimer();
-    release();
-    if (!controller.signal.aborted) controller.abort(ABORT.finished);
-    return { kind: "failed", failure: f };
-  };
-
+  const scope = new AttemptScope(o.clientSignal, Math.min(o.timeouts.requestMs, o.deadlineAt - started), o.timeouts.streamIdleMs);
   let res: Response;
   try {
-    res = await o.fetch(
-      new Request(`${o.baseUrl}/chat/completions`, {
-        method: "POST",
-        headers: {
-          authorization: `Bearer ${o.key}`,
-          "content-type": "application/json",
-          accept: o.stream ? "text/event-stream" : "application/json",
-          "x-request-id": o.requestId,
-        },
-        body: o.body,
-        signal: controller.signal,
-      }),
-    );
+    res = await o.fetch(upstreamRequest(o, scope.signal));
   } catch {
-    return giveUp(abortedFailure(controller.signal, "answer"));
+    return scope.giveUp(scope.aborted());
   }
-
   try {
-    if (classifyStatus(res.status) !== "success") return giveUp(await describeError(res, o));
-    if (!o.stream) {
-      const text = await res.text();
-      let completion: ChatCompletion;
-      try {
-        completion = JSON.parse(text);
-      } catch {
-        return giveUp(failure("malformed", "The upstream sent a malformed response body."));
-      }
-      if (typeof completion !== "object" || completion === null || !Array.isArray(completion.choices)) {
-        return giveUp(failure("malformed", "The upstream response has no choices."));
-      }
-      clearCommitTimer();
-      release();
-      const end: AttemptEnd = { outcome: "success", failure: null, usage: completion.usage ?? null, completion };
-      return { kind: "committed", body: text, contentType: "application/json", end: Promise.resolve(end) };
-    }
-    if (res.body === null) return giveUp(failure("malformed", "The upstream sent an empty stream."));
-    const reader = res.body.getReader();
-    const splitter = new SseSplitter();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) return giveUp(failure("malformed", "The upstream stream ended before its first event."));
-      const events = splitter.push(value);
-      const first = events.findIndex((e) => eventData(e) !== null);
-      if (first < 0) continue;
-      const data = eventData(events[first] ?? "") ?? "";
-      let parsed: { error?: unknown; choices?: unknown };
-      try {
-        parsed = JSON.parse(data);
-      } catch {
-        reader.cancel().catch(() => {});
-        return giveUp(failure("malformed", "The upstream sent a malformed stream event."));
-      }
-      if (parsed.error !== undefined || !Array.isArray(parsed.choices)) {
-        reader.cancel().catch(() => {});
-        return giveUp(failure("malformed", "The upstream stream began with an error event."));
-      }
-      clearCommitTimer();
-      const { body, end } = relay({
-        reader,
-        splitter,
-        initial: events.slice(first),
-        controller,
-        idleMs: o.timeouts.streamIdleMs,
-        totalAt: started + o.timeouts.streamTotalMs,
-        clientWantsUsage: o.clientWantsUsage,
-        observer: o.observer,
-        release,
-      });
-      return { kind: "committed", body, contentType: "text/event-stream; charset=utf-8", end };
-    }
+    if (classifyStatus(res.status) !== "success") return scope.giveUp(await describeError(res, o.secrets));
+    return o.stream ? await commitStream(res, o, scope, started) : await commitJson(res, scope);
   } catch {
-    return giveUp(abortedFailure(controller.signal, "finish its answer"));
+    return scope.giveUp(scope.aborted());
+  }
+}
+
+function upstreamRequest(o: AttemptOptions, signal: AbortSignal): Request {
+  return new Request(`${o.baseUrl}/chat/completions`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${o.key}`,
+      "content-type": "application/json",
+      accept: o.stream ? "text/event-stream" : "application/json",
+      "x-request-id": o.requestId,
+    },
+    body: o.body,
+    signal,
+  });
+}
+
+/** The JSON half: the whole body must arrive and parse before anything is committed. */
+async function commitJson(res: Response, scope: AttemptScope): Promise<AttemptResult> {
+  const text = await res.text();
+  let completion: ChatCompletion;
+  try {
+    completion = JSON.parse(text);
+  } catch {
+    return scope.giveUp(failure("malformed", "The upstream sent a malformed response body."));
+  }
+  if (typeof completion !== "object" || completion === null || !Array.isArray(completion.choices)) {
+    return scope.giveUp(failure("malformed", "The upstream response has no choices."));
+  }
+  scope.commit();
+  scope.release();
+  const end: AttemptEnd = { outcome: "success", failure: null, usage: completion.usage ?? null, completion };
+  return { kind: "committed", body: text, contentType: "application/json", end: Promise.resolve(end) };
+}
+
+/** The stream half: read up to the first data event, which decides commit, then relay. */
+async function commitStream(res: Response, o: AttemptOptions, scope: AttemptScope, started: number): Promise<AttemptResult> {
+  if (res.body === null) return scope.giveUp(failure("malformed", "The upstream sent an empty stream."));
+  const reader = res.body.getReader();
+  const splitter = new SseSplitter();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return scope.giveUp(failure("malformed", "The upstream stream ended before its first event."));
+    const events = splitter.push(value);
+    const verdicts = events.map(classifyEvent);
+    const first = verdicts.findIndex((v) => v.kind !== "meta");
+    const verdict = verdicts[first];
+    if (verdict === undefined) continue;
+    if (!startsAnswer(verdict)) {
+      reader.cancel().catch(() => {});
+      const what = verdict.kind === "error" ? "an error event" : "a malformed stream event";
+      return scope.giveUp(failure("malformed", `The upstream stream began with ${what}.`));
+    }
+    scope.commit();
+    const { body, end } = relay({
+      reader,
+      splitter,
+      initial: events.slice(first),
+      scope,
+      idleMs: o.timeouts.streamIdleMs,
+      totalAt: started + o.timeouts.streamTotalMs,
+      clientWantsUsage: o.clientWantsUsage,
+      observer: o.observer,
+    });
+    return { kind: "committed", body, contentType: "text/event-stream; charset=utf-8", end };
   }
 }

@@ -1,32 +1,30 @@
 import { failure, type UpstreamFailure } from "../core/failure";
-import type { AttemptEnd, ChatCompletionChunk, StreamObserver, Usage } from "../core/openai";
-import { eventData, type SseSplitter, sseEvent } from "../core/sse";
-import { ABORT, abortAfter, abortKind } from "./abort";
+import type { AttemptEnd, StreamObserver, Usage } from "../core/openai";
+import { type SseSplitter, sseEvent } from "../core/sse";
+import { ABORT, abortAfter } from "./abort";
+import { classifyEvent } from "./events";
+import type { AttemptScope } from "./scope";
 
 export interface RelayOptions {
   reader: ReadableStreamDefaultReader<Uint8Array>;
   splitter: SseSplitter;
   /** Events already read before commit, the first data event among them. */
   initial: string[];
-  controller: AbortController;
+  scope: AttemptScope;
   idleMs: number;
   totalAt: number;
   clientWantsUsage: boolean;
   observer: StreamObserver | undefined;
-  /** Detaches the client-signal listener once the attempt is over. */
-  release: () => void;
 }
 
+/** What one event does to the stream: bytes to send (null: dropped), the end, or a failure. */
 type Verdict =
   | { kind: "forward"; text: string | null }
   | { kind: "done"; text: string }
   | { kind: "fail"; failure: UpstreamFailure };
 
 const encoder = new TextEncoder();
-
-function isUsageOnly(chunk: ChatCompletionChunk): boolean {
-  return Array.isArray(chunk.choices) && chunk.choices.length === 0 && chunk.usage != null;
-}
+const clientGone = () => failure("client_abort", "The client went away.");
 
 /**
  * Relays a committed SSE stream event by event: bytes go out as each upstream event completes,
@@ -35,121 +33,116 @@ function isUsageOnly(chunk: ChatCompletionChunk): boolean {
  * when the client wants more).
  */
 export function relay(o: RelayOptions): { body: ReadableStream<Uint8Array>; end: Promise<AttemptEnd> } {
+  const { controller } = o.scope;
   let usage: Usage | null = null;
   let settle!: (end: AttemptEnd) => void;
   const end = new Promise<AttemptEnd>((resolve) => (settle = resolve));
-  const clearTotal = abortAfter(o.controller, o.totalAt - Date.now(), ABORT.total);
+  const clearTotal = abortAfter(controller, o.totalAt - Date.now(), ABORT.total);
   let finished = false;
 
   const finish = (result: Omit<AttemptEnd, "usage" | "completion">) => {
     if (finished) return;
     finished = true;
     clearTotal();
-    o.release();
-    if (!o.controller.signal.aborted) o.controller.abort(ABORT.finished);
+    o.scope.release();
+    if (!controller.signal.aborted) controller.abort(ABORT.finished);
     settle({ ...result, usage, completion: null });
   };
 
   const judge = (event: string): Verdict => {
-    const data = eventData(event);
-    if (data === null) return { kind: "forward", text: event };
-    if (data.trim() === "[DONE]") return { kind: "done", text: event };
-    let chunk: ChatCompletionChunk & { error?: { message?: string; code?: string } };
-    try {
-      chunk = JSON.parse(data);
-    } catch {
-      return { kind: "fail", failure: failure("malformed", "The upstream sent a malformed stream event.") };
+    const e = classifyEvent(event);
+    switch (e.kind) {
+      case "meta":
+        return { kind: "forward", text: event };
+      case "done":
+        return { kind: "done", text: event };
+      case "malformed":
+        return { kind: "fail", failure: failure("malformed", "The upstream sent a malformed stream event.") };
+      case "error": {
+        const message = "The upstream reported an error mid-stream.";
+        const body = { error: { message, type: "upstream_error", code: e.code, param: null } };
+        return { kind: "fail", failure: failure("malformed", message, { body }) };
+      }
+      case "chunk":
+        if (e.chunk.usage) usage = e.chunk.usage;
+        if (e.usageOnly) return { kind: "forward", text: o.clientWantsUsage ? event : null };
+        o.observer?.onChunk(e.chunk);
+        return { kind: "forward", text: event };
     }
-    if (chunk.error) {
-      const code = typeof chunk.error.code === "string" ? chunk.error.code : "upstream_error";
-      return {
-        kind: "fail",
-        failure: failure("malformed", "The upstream reported an error mid-stream.", {
-          body: { error: { message: "The upstream reported an error mid-stream.", type: "upstream_error", code, param: null } },
-        }),
-      };
-    }
-    if (chunk.usage) usage = chunk.usage;
-    if (isUsageOnly(chunk)) return { kind: "forward", text: o.clientWantsUsage ? event : null };
-    o.observer?.onChunk(chunk);
-    return { kind: "forward", text: event };
   };
 
-  const failStream = (controller: ReadableStreamDefaultController<Uint8Array>, f: UpstreamFailure) => {
+  const failStream = (out: ReadableStreamDefaultController<Uint8Array>, f: UpstreamFailure) => {
     const code = f.body?.error.code ?? (f.kind === "timeout" ? "upstream_timeout" : "upstream_error");
-    controller.enqueue(sseEvent({ error: { message: f.message, type: "upstream_error", code } }));
-    controller.close();
+    out.enqueue(sseEvent({ error: { message: f.message, type: "upstream_error", code } }));
+    out.close();
     finish({ outcome: "failure", failure: f });
   };
 
   /** Handles a batch of events; true when bytes went out or the stream is over. */
-  const handle = (controller: ReadableStreamDefaultController<Uint8Array>, events: string[]): boolean => {
-    let out = "";
+  const handle = (out: ReadableStreamDefaultController<Uint8Array>, events: string[]): boolean => {
+    let text = "";
     for (const event of events) {
       const verdict = judge(event);
       if (verdict.kind === "fail") {
-        if (out) controller.enqueue(encoder.encode(out));
-        failStream(controller, verdict.failure);
+        if (text) out.enqueue(encoder.encode(text));
+        failStream(out, verdict.failure);
         return true;
       }
-      if (verdict.text !== null) out += verdict.text;
+      if (verdict.text !== null) text += verdict.text;
       if (verdict.kind === "done") {
-        controller.enqueue(encoder.encode(out));
-        controller.close();
+        out.enqueue(encoder.encode(text));
+        out.close();
         o.reader.cancel().catch(() => {});
         finish({ outcome: "success", failure: null });
         return true;
       }
     }
-    if (!out) return false;
-    controller.enqueue(encoder.encode(out));
+    if (!text) return false;
+    out.enqueue(encoder.encode(text));
+    return true;
+  };
+
+  /** One read from the upstream, under the idle timer; true when bytes went out or the stream is over. */
+  const readOnce = async (out: ReadableStreamDefaultController<Uint8Array>): Promise<boolean> => {
+    const clearIdle = abortAfter(controller, o.idleMs, ABORT.idle);
+    try {
+      const { done, value } = await o.reader.read();
+      clearIdle();
+      // The client may have cancelled while the read was pending.
+      if (finished) return true;
+      if (!done) return handle(out, o.splitter.push(value));
+      failStream(out, failure("malformed", "The upstream stream ended before [DONE]."));
+    } catch {
+      clearIdle();
+      if (finished) return true;
+      const f = o.scope.aborted();
+      if (f.kind !== "client_abort") failStream(out, f.kind === "connection" ? cutMidStream() : f);
+      else {
+        out.close();
+        finish({ outcome: "client_abort", failure: f });
+      }
+    }
     return true;
   };
 
   const body = new ReadableStream<Uint8Array>(
     {
-      start(controller) {
-        handle(controller, o.initial);
+      start(out) {
+        handle(out, o.initial);
       },
-      async pull(controller) {
+      async pull(out) {
         // Loop until something went out: a read can yield only part of an event, or an event
         // that is dropped, and the runtime may not call pull again without an enqueue.
-        let sent = false;
-        while (!finished && !sent) {
-          const clearIdle = abortAfter(o.controller, o.idleMs, ABORT.idle);
-          try {
-            const { done, value } = await o.reader.read();
-            clearIdle();
-            // The client may have cancelled while the read was pending.
-            if (finished) return;
-            if (done) {
-              failStream(controller, failure("malformed", "The upstream stream ended before [DONE]."));
-              return;
-            }
-            sent = handle(controller, o.splitter.push(value));
-          } catch {
-            clearIdle();
-            if (finished) return;
-            const kind = abortKind(o.controller.signal);
-            if (kind === "client") {
-              controller.close();
-              finish({ outcome: "client_abort", failure: failure("client_abort", "The client went away.") });
-            } else if (kind === "idle") {
-              failStream(controller, failure("timeout", `The upstream stream was idle for ${o.idleMs} ms.`));
-            } else if (kind === "total") {
-              failStream(controller, failure("timeout", "The upstream stream exceeded its total time."));
-            } else {
-              failStream(controller, failure("connection", "The upstream connection was cut mid-stream."));
-            }
-          }
-        }
+        while (!finished && !(await readOnce(out))) {}
       },
       cancel() {
-        o.controller.abort(ABORT.client);
-        finish({ outcome: "client_abort", failure: failure("client_abort", "The client went away.") });
+        controller.abort(ABORT.client);
+        finish({ outcome: "client_abort", failure: clientGone() });
       },
     },
     { highWaterMark: 0 },
   );
   return { body, end };
 }
+
+const cutMidStream = () => failure("connection", "The upstream connection was cut mid-stream.");
