@@ -1,16 +1,18 @@
 import { Hono } from "hono";
 import type { AppEnv } from "./app-env";
-import { type ChatDeps, chatCompletions } from "./chat/route";
+import { chatCompletions } from "./chat/route";
 import { parseOrigins } from "./config/settings";
 import { GatewayError, methodNotAllowed, notFound, renderError } from "./core/errors";
 import { log } from "./core/log";
+import type { ServicesFactory } from "./core/services";
 import { bodyLimit } from "./middleware/body-limit";
 import { clientAuth } from "./middleware/client-auth";
 import { cors } from "./middleware/cors";
 import { requestId } from "./middleware/request-id";
 import { settings } from "./middleware/settings";
 
-export interface GatewayDeps extends ChatDeps {
+export interface GatewayDeps {
+  services: ServicesFactory;
   /** Extra routes mounted by the entry point (admin, the simulated upstream in dev mode). */
   mount?: (app: Hono<AppEnv>) => void;
 }
@@ -51,7 +53,7 @@ export function createApp(deps: GatewayDeps): Hono<AppEnv> {
   app.post(
     "/v1/chat/completions",
     bodyLimit({ maxBytes: (c) => c.get("settings").config.limits.maxBodyBytes }),
-    chatCompletions(deps),
+    chatCompletions(deps.services),
   );
   app.all("/v1/chat/completions", methodNotAllowed("POST"));
   app.all("/v1/models", methodNotAllowed("GET"));

@@ -1,11 +1,8 @@
 import { mountAdmin } from "./admin/routes";
 import { createApp } from "./app";
-import { BreakerGate } from "./breaker/gate";
-import { KvChainCache } from "./cache/chain-cache";
-import { mountSimulatedUpstream, simulatedUpstream } from "./fake-upstream/dev";
+import { mountSimulatedUpstream } from "./fake-upstream/dev";
 import { Isolate } from "./isolate";
-import { RequestMetrics } from "./metrics/request-metrics";
-import { TenantGuard } from "./tenants/guard";
+import { requestServices } from "./services";
 
 export { BreakerObject } from "./breaker/object";
 export { FakeUpstreamObject } from "./fake-upstream/object";
@@ -19,23 +16,7 @@ export { KeyAlertObject } from "./upstream/key-alerts";
 export function createGateway(): ExportedHandler<Env> {
   const isolate = new Isolate();
   const app = createApp({
-    gate: (env, settings, waitUntil) => new BreakerGate((model) => isolate.channel(env, model, settings), settings, waitUntil),
-    keys: (keys) => isolate.keys(keys),
-    tenants: (env, settings, waitUntil) =>
-      new TenantGuard((bucket) => isolate.usage(env, bucket), settings.config.snapshotTtlMs, waitUntil),
-    fetch: (env, settings) => (settings.simulatedUpstream ? simulatedUpstream(env, settings) : (request) => fetch(request)),
-    cache: (env, settings, scope) =>
-      new KvChainCache(
-        env.CACHE,
-        settings,
-        {
-          ...scope,
-          count: (model, series) => isolate.count(env, model, settings, series, scope.waitUntil),
-        },
-        isolate.recentCacheWrites,
-      ),
-    metrics: (env, settings, requested, tenant, waitUntil) =>
-      new RequestMetrics((name, amount) => isolate.count(env, requested, settings, name, waitUntil, amount), tenant),
+    services: (scope) => requestServices(isolate, scope),
     mount: (app) => {
       mountAdmin(app);
       mountSimulatedUpstream(app);

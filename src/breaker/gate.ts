@@ -1,6 +1,6 @@
 import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
-import type { GateDecision, ModelGate, Outcome } from "../core/circuit";
+import type { Admitted, Attempted, GateDecision, GateRun, ModelGate, Outcome } from "../core/circuit";
 import { series } from "../metrics/series";
 import type { ModelChannel } from "./channel";
 import type { Admission, BreakerConfig } from "./machine";
@@ -26,7 +26,7 @@ export class BreakerGate implements ModelGate {
     private readonly waitUntil: (work: Promise<unknown>) => void,
   ) {}
 
-  async admit(model: ModelConfig, stream: boolean): Promise<GateDecision> {
+  private async admit(model: ModelConfig, stream: boolean): Promise<GateDecision> {
     const ch = this.channel(model);
     const ttl = this.settings.config.snapshotTtlMs;
     if (ch.unavailableUntil > Date.now()) return this.fromSnapshot(ch.snapshot);
@@ -49,7 +49,29 @@ export class BreakerGate implements ModelGate {
     return grant ? this.fromGrant(grant, ch.snapshot) : this.fromSnapshot(ch.snapshot);
   }
 
-  report(model: ModelConfig, permitId: string | null, outcome: Outcome): Promise<void> {
+  async run<T>(model: ModelConfig, stream: boolean, attempt: (admitted: Admitted) => Promise<Attempted<T>>): Promise<GateRun<T>> {
+    const decision = await this.admit(model, stream);
+    if (!decision.admitted) return { admitted: false, decision };
+    let attempted: Attempted<T>;
+    try {
+      attempted = await attempt(decision);
+    } catch (err) {
+      this.report(model, decision.permitId, IGNORED);
+      throw err;
+    }
+    if (attempted.outcome === null) {
+      const handedBack = decision.permitId === null ? Promise.resolve() : this.report(model, decision.permitId, IGNORED);
+      return { admitted: true, decision, value: attempted.value, reported: handedBack };
+    }
+    const reported = Promise.resolve(attempted.outcome).then(
+      (outcome) => this.report(model, decision.permitId, outcome),
+      () => this.report(model, decision.permitId, IGNORED),
+    );
+    this.waitUntil(reported);
+    return { admitted: true, decision, value: attempted.value, reported };
+  }
+
+  private report(model: ModelConfig, permitId: string | null, outcome: Outcome): Promise<void> {
     const delivered = this.channel(model).report(outcome, permitId, this.settings.config.snapshotTtlMs);
     this.waitUntil(delivered);
     return delivered;
@@ -114,6 +136,8 @@ export class BreakerGate implements ModelGate {
     };
   }
 }
+
+const IGNORED: Outcome = { kind: "ignored" };
 
 /** Extra lease time so a probe that just made its deadline is not counted as lost. */
 const LEASE_MARGIN_MS = 5_000;

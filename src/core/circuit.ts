@@ -14,8 +14,8 @@ export type Outcome =
 export type SkipReason = "open" | "forced_open" | "half_open_full" | "cooling";
 
 /**
- * What the chain asks of a model's breaker. The chain neither knows nor cares whether the answer
- * came from the isolate's snapshot or a Durable Object round trip.
+ * A breaker's admission decision. The chain neither knows nor cares whether it came from the
+ * isolate's snapshot or a Durable Object round trip.
  */
 export type GateDecision =
   | { admitted: true; permitId: string | null; state: CircuitState }
@@ -26,13 +26,38 @@ export type GateDecision =
       state: CircuitState;
     };
 
-export interface ModelGate {
-  admit(model: ModelConfig, stream: boolean): Promise<GateDecision>;
+/** A gate's yes, with the probe permit it may carry. */
+export type Admitted = Extract<GateDecision, { admitted: true }>;
+export type Skipped = Extract<GateDecision, { admitted: false }>;
+
+/** What one gated attempt hands back: the caller's value and the breaker's outcome. */
+export interface Attempted<T> {
+  value: T;
   /**
-   * Fire-and-forget: reports ride on later refreshes or go at once (failures, probes, 429s). The
-   * promise says when this one reached the breaker; only a caller that needs its answer awaits it.
+   * Known at once for a failure before commit; for a committed answer, once it ends. Null: the
+   * model was never called (no key to call it with), so there is nothing to report but a probe
+   * permit to hand back.
    */
-  report(model: ModelConfig, permitId: string | null, outcome: Outcome): Promise<void>;
+  outcome: Outcome | Promise<Outcome> | null;
+}
+
+export type GateRun<T> =
+  | { admitted: false; decision: Skipped }
+  | {
+      admitted: true;
+      decision: Admitted;
+      value: T;
+      /** Settles once the outcome reached the breaker (the chain waits on it for a 429's cool-down). */
+      reported: Promise<void>;
+    };
+
+/** What the chain asks of a model's breaker. */
+export interface ModelGate {
+  /**
+   * Admission, the attempt and its report as one call: the outcome is reported exactly once on
+   * every exit, a thrown error included (as `ignored`, which hands a probe permit back).
+   */
+  run<T>(model: ModelConfig, stream: boolean, attempt: (admitted: Admitted) => Promise<Attempted<T>>): Promise<GateRun<T>>;
   /** When the model's cool-down ends, as the isolate last heard it (null: not cooling). */
   coolingUntil(model: ModelConfig): number | null;
 }

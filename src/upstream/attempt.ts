@@ -11,7 +11,7 @@ export interface AttemptOptions {
   fetch: UpstreamFetch;
   baseUrl: string;
   key: string;
-  /** The body for this model, already serialised once for the whole chain step. */
+  /** The request body for this model, serialised. */
   body: string;
   stream: boolean;
   clientWantsUsage: boolean;

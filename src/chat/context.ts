@@ -1,0 +1,25 @@
+import type { ModelConfig } from "../config/resolve";
+import type { Settings } from "../config/settings";
+import type { ChatRequest } from "../core/chat-request";
+import type { CircuitState } from "../core/circuit";
+import type { RequestServices } from "../core/services";
+
+/** One request's walk along its chain: what every step reads. */
+export interface ChainContext {
+  settings: Settings;
+  request: ChatRequest;
+  requested: ModelConfig;
+  requestId: string;
+  clientSignal: AbortSignal | undefined;
+  waitUntil: (work: Promise<unknown>) => void;
+  services: RequestServices;
+}
+
+/** Shared by every step of one request: DESIGN §2.2's one deadline and one attempt budget. */
+export interface Budget {
+  deadlineAt: number;
+  attemptsLeft: number;
+  attempts: number;
+  /** The requested model's circuit when its first decision was made (null: not yet asked). */
+  circuit: CircuitState | null;
+}

@@ -1,0 +1,86 @@
+import type { ModelConfig } from "../config/resolve";
+import type { AnswerRecorder } from "../core/cache";
+import type { Attempted, Outcome } from "../core/circuit";
+import type { UpstreamFailure } from "../core/failure";
+import { log } from "../core/log";
+import type { AttemptEnd } from "../core/openai";
+import { spendUsd } from "../metrics/request-metrics";
+import { attempt } from "../upstream/attempt";
+import type { Budget, ChainContext } from "./context";
+
+/** What one admitted try produced, before the chain decides what comes next. */
+export type Tried =
+  | { kind: "committed"; body: ReadableStream<Uint8Array> | string; contentType: string }
+  | { kind: "failed"; failure: UpstreamFailure; key: string }
+  | { kind: "no_key" };
+
+/** The simulated upstream takes any key; dev mode needs none. */
+const SIMULATED_KEY = "dev-simulated-upstream";
+
+export function outcomeOf(f: UpstreamFailure): Outcome {
+  switch (f.kind) {
+    case "rate_limited":
+      return { kind: "rate_limited", retryAfterMs: f.retryAfterMs };
+    case "client_abort":
+      return { kind: "client_abort" };
+    case "client_error":
+    case "auth":
+      return { kind: "ignored" };
+    default:
+      return { kind: "failure", reason: f.kind };
+  }
+}
+
+function upstreamBody(ctx: ChainContext, model: string, stream: boolean): string {
+  const body: Record<string, unknown> = { ...ctx.request, model };
+  // Token accounting needs usage on streams too; the usage-only chunk is dropped unless asked for.
+  if (stream) body.stream_options = { ...ctx.request.stream_options, include_usage: true };
+  return JSON.stringify(body);
+}
+
+/** One upstream call of a model the breaker admitted, with its outcome for the breaker. */
+export async function tryOnce(ctx: ChainContext, model: ModelConfig, budget: Budget): Promise<Attempted<Tried>> {
+  const { services, settings } = ctx;
+  const key = settings.simulatedUpstream ? SIMULATED_KEY : services.keys.pick(model.name, Date.now());
+  if (key === null) return { value: { kind: "no_key" }, outcome: null };
+  budget.attemptsLeft--;
+  budget.attempts++;
+  const stream = ctx.request.stream === true;
+  const recorder = services.cache?.recorder(model, stream) ?? null;
+  const startedAt = Date.now();
+  const result = await attempt({
+    fetch: services.fetch,
+    baseUrl: settings.baseUrl,
+    key,
+    body: upstreamBody(ctx, model.name, stream),
+    stream,
+    clientWantsUsage: ctx.request.stream_options?.include_usage === true,
+    timeouts: model.timeouts,
+    deadlineAt: budget.deadlineAt,
+    clientSignal: ctx.clientSignal,
+    requestId: ctx.requestId,
+    observer: recorder ?? undefined,
+    secrets: settings.upstreamKeys,
+  });
+  services.metrics.attempt(model, result.kind === "committed" ? "committed" : result.failure.kind, Date.now() - startedAt);
+  if (result.kind === "failed") {
+    const f = result.failure;
+    log("warn", "upstream_attempt_failed", { requestId: ctx.requestId, model: model.name, kind: f.kind, status: f.status });
+    return { value: { kind: "failed", failure: f, key }, outcome: outcomeOf(f) };
+  }
+  const outcome = result.end.then((end) => settle(ctx, model, recorder, end));
+  return { value: { kind: "committed", body: result.body, contentType: result.contentType }, outcome };
+}
+
+/** Once a committed answer ended: tokens, spend and the cache; the breaker hears the outcome. */
+function settle(ctx: ChainContext, model: ModelConfig, recorder: AnswerRecorder | null, end: AttemptEnd): Outcome {
+  if (end.usage) {
+    ctx.services.metrics.usage(ctx.requested, model, end.usage);
+    ctx.services.usage.spend(spendUsd(model, end.usage));
+  }
+  if (end.failure && end.failure.kind !== "client_abort") {
+    log("warn", "stream_failed_after_commit", { requestId: ctx.requestId, model: model.name, kind: end.failure.kind });
+  }
+  if (end.outcome === "success" && recorder) ctx.waitUntil(recorder.finish(end));
+  return end.failure ? outcomeOf(end.failure) : { kind: "success" };
+}

@@ -1,0 +1,55 @@
+import type { ModelConfig } from "../config/resolve";
+import type { Settings } from "../config/settings";
+import type { ChainCache } from "./cache";
+import type { ChatRequest } from "./chat-request";
+import type { ModelGate } from "./circuit";
+import type { UpstreamFetch, Usage } from "./openai";
+
+/** Everything the services of one request are built from, read once at the route. */
+export interface RequestScope {
+  env: Env;
+  settings: Settings;
+  waitUntil: (work: Promise<unknown>) => void;
+  tenant: string;
+  /** The caller's address (`CF-Connecting-IP`), if known. */
+  ip: string | null;
+  requested: ModelConfig;
+  request: ChatRequest;
+  /** `Cache-Control: no-store`: this answer is not written to the cache. */
+  noStore: boolean;
+  maxStaleSeconds: number | null;
+}
+
+/** The upstream keys in rotation, as the chain uses them. */
+export interface UpstreamKeys {
+  pick(model: string, now: number): string | null;
+  /** Sets a refused key aside (401: every model, 403: this model) and raises the alert. */
+  reject(key: string, status: 401 | 403, model: string): Promise<void>;
+}
+
+/** The tenant's limits for this request. */
+export interface UsageGuard {
+  /** Throws the 429 when a limit is reached; counts the request otherwise. */
+  admit(): Promise<void>;
+  /** Adds an answer's estimated cost to today's spend. */
+  spend(usd: number): void;
+}
+
+/** One request's contribution to the metrics. */
+export interface AnswerMetrics {
+  attempt(model: ModelConfig, outcome: string, latencyMs: number): void;
+  answered(requested: ModelConfig, servedModel: string, source: string, status: number): void;
+  usage(requested: ModelConfig, served: ModelConfig, usage: Usage): void;
+}
+
+/** The per-request services the chat route calls, built once per request. */
+export interface RequestServices {
+  gate: ModelGate;
+  cache: ChainCache | null;
+  keys: UpstreamKeys;
+  usage: UsageGuard;
+  metrics: AnswerMetrics;
+  fetch: UpstreamFetch;
+}
+
+export type ServicesFactory = (scope: RequestScope) => RequestServices;

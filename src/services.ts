@@ -1,0 +1,49 @@
+import { BreakerGate } from "./breaker/gate";
+import { KvChainCache } from "./cache/chain-cache";
+import { log } from "./core/log";
+import type { RequestScope, RequestServices, UpstreamKeys } from "./core/services";
+import { simulatedUpstream } from "./fake-upstream/dev";
+import type { Isolate } from "./isolate";
+import { RequestMetrics } from "./metrics/request-metrics";
+import { bucketsFor, TenantGuard, tenantBucket } from "./tenants/guard";
+
+/** The upstream keys of this isolate, with the fleet-wide alert a refused key raises. */
+function upstreamKeys(isolate: Isolate, scope: RequestScope): UpstreamKeys {
+  const ring = isolate.keys(scope.settings.upstreamKeys);
+  return {
+    pick: (model, now) => ring.pick(model, now),
+    reject: async (key, status, model) => {
+      const rejection = await ring.setAside(key, status, model, Date.now());
+      scope.waitUntil(
+        scope.env.KEY_ALERTS.getByName("keys")
+          .notify(rejection, scope.settings.alertWebhookUrl)
+          .catch(() => log("warn", "key_alert_unavailable", { fingerprint: rejection.fingerprint })),
+      );
+    },
+  };
+}
+
+/**
+ * The composition root: one request's services, built once from the isolate's state and the
+ * request's scope. Only here do the breaker, cache, tenants and upstream meet the bindings.
+ */
+export function requestServices(isolate: Isolate, scope: RequestScope): RequestServices {
+  const { env, settings, waitUntil, requested, tenant } = scope;
+  const count = (series: string, amount?: number) => isolate.count(env, requested, settings, series, waitUntil, amount);
+  const guard = new TenantGuard((bucket) => isolate.usage(env, bucket), settings.config.snapshotTtlMs, waitUntil);
+  const cacheScope = {
+    ...scope,
+    count: (model: typeof requested, series: string) => isolate.count(env, model, settings, series, waitUntil),
+  };
+  return {
+    gate: new BreakerGate((model) => isolate.channel(env, model, settings), settings, waitUntil),
+    cache: new KvChainCache(env.CACHE, settings, cacheScope, isolate.recentCacheWrites),
+    keys: upstreamKeys(isolate, scope),
+    usage: {
+      admit: () => guard.admit(bucketsFor(settings, tenant, scope.ip)),
+      spend: (usd) => guard.spend(tenantBucket(tenant), usd),
+    },
+    metrics: new RequestMetrics(count, tenant),
+    fetch: settings.simulatedUpstream ? simulatedUpstream(env, settings) : (request) => fetch(request),
+  };
+}
