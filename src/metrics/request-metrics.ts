@@ -1,17 +1,17 @@
 import type { ModelConfig } from "../config/resolve";
 import type { Usage } from "../core/openai";
-import { series } from "./series";
+import { METRICS } from "./registry";
+import { type SeriesKey, series } from "./series";
 
-/** Upper bounds (seconds) of the upstream latency histogram. */
-export const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] as const;
+const LATENCY_BUCKETS = METRICS.gateway_upstream_latency_seconds.buckets;
 
-export type Count = (series: string, amount?: number) => void;
+export type Count = (series: SeriesKey, amount?: number) => void;
 
 interface HistogramNames {
-  buckets: string[];
-  inf: string;
-  sum: string;
-  count: string;
+  buckets: SeriesKey[];
+  inf: SeriesKey;
+  sum: SeriesKey;
+  count: SeriesKey;
 }
 
 const histograms = new Map<string, HistogramNames>();
@@ -20,12 +20,11 @@ const histograms = new Map<string, HistogramNames>();
 function histogram(model: string): HistogramNames {
   let h = histograms.get(model);
   if (!h) {
-    const name = "gateway_upstream_latency_seconds";
     h = {
-      buckets: LATENCY_BUCKETS.map((le) => series(`${name}_bucket`, { model, le })),
-      inf: series(`${name}_bucket`, { model, le: "+Inf" }),
-      sum: series(`${name}_sum`, { model }),
-      count: series(`${name}_count`, { model }),
+      buckets: LATENCY_BUCKETS.map((le) => series("gateway_upstream_latency_seconds_bucket", { model, le })),
+      inf: series("gateway_upstream_latency_seconds_bucket", { model, le: "+Inf" }),
+      sum: series("gateway_upstream_latency_seconds_sum", { model }),
+      count: series("gateway_upstream_latency_seconds_count", { model }),
     };
     histograms.set(model, h);
   }
@@ -51,7 +50,7 @@ export class RequestMetrics {
     const h = histogram(model.name);
     const seconds = latencyMs / 1000;
     LATENCY_BUCKETS.forEach((le, i) => {
-      if (seconds <= le) this.count(h.buckets[i] as string);
+      if (seconds <= le) this.count(h.buckets[i] as SeriesKey);
     });
     this.count(h.inf);
     this.count(h.sum, seconds);
