@@ -22,9 +22,9 @@ type Verdict =
   | { kind: "forward"; text: string | null }
   | { kind: "done"; text: string }
   | { kind: "fail"; failure: UpstreamFailure };
+type Out = ReadableStreamDefaultController<Uint8Array>;
 
 const encoder = new TextEncoder();
-const clientGone = () => failure("client_abort", "The client went away.");
 
 /**
  * Relays a committed SSE stream event by event: bytes go out as each upstream event completes,
@@ -33,23 +33,90 @@ const clientGone = () => failure("client_abort", "The client went away.");
  * when the client wants more).
  */
 export function relay(o: RelayOptions): { body: ReadableStream<Uint8Array>; end: Promise<AttemptEnd> } {
-  const { controller } = o.scope;
-  let usage: Usage | null = null;
-  let settle!: (end: AttemptEnd) => void;
-  const end = new Promise<AttemptEnd>((resolve) => (settle = resolve));
-  const clearTotal = abortAfter(controller, o.totalAt - Date.now(), ABORT.total);
-  let finished = false;
+  const r = new Relay(o);
+  const body = new ReadableStream<Uint8Array>(
+    {
+      start: (out) => {
+        r.handle(out, o.initial);
+      },
+      // Loop until something went out: a read can yield only part of an event, or an event that
+      // is dropped, and the runtime may not call pull again without an enqueue.
+      pull: async (out) => {
+        while (!r.finished && !(await r.readOnce(out))) {}
+      },
+      cancel: () => r.clientLeft(),
+    },
+    { highWaterMark: 0 },
+  );
+  return { body, end: r.end };
+}
 
-  const finish = (result: Omit<AttemptEnd, "usage" | "completion">) => {
-    if (finished) return;
-    finished = true;
-    clearTotal();
-    o.scope.release();
-    if (!controller.signal.aborted) controller.abort(ABORT.finished);
-    settle({ ...result, usage, completion: null });
-  };
+class Relay {
+  finished = false;
+  readonly end: Promise<AttemptEnd>;
+  private settle!: (end: AttemptEnd) => void;
+  private usage: Usage | null = null;
+  private readonly clearTotal: () => void;
 
-  const judge = (event: string): Verdict => {
+  constructor(private readonly o: RelayOptions) {
+    this.end = new Promise<AttemptEnd>((resolve) => (this.settle = resolve));
+    this.clearTotal = abortAfter(o.scope.controller, o.totalAt - Date.now(), ABORT.total);
+  }
+
+  /** Handles a batch of events; true when bytes went out or the stream is over. */
+  handle(out: Out, events: string[]): boolean {
+    let text = "";
+    for (const event of events) {
+      const verdict = this.judge(event);
+      if (verdict.kind === "fail") {
+        if (text) out.enqueue(encoder.encode(text));
+        this.fail(out, verdict.failure);
+        return true;
+      }
+      if (verdict.text !== null) text += verdict.text;
+      if (verdict.kind === "done") {
+        out.enqueue(encoder.encode(text));
+        out.close();
+        this.o.reader.cancel().catch(() => {});
+        this.finish({ outcome: "success", failure: null });
+        return true;
+      }
+    }
+    if (!text) return false;
+    out.enqueue(encoder.encode(text));
+    return true;
+  }
+
+  /** One read from the upstream, under the idle timer; true when bytes went out or the stream is over. */
+  async readOnce(out: Out): Promise<boolean> {
+    const clearIdle = abortAfter(this.o.scope.controller, this.o.idleMs, ABORT.idle);
+    try {
+      const { done, value } = await this.o.reader.read();
+      clearIdle();
+      // The client may have cancelled while the read was pending.
+      if (this.finished) return true;
+      if (!done) return this.handle(out, this.o.splitter.push(value));
+      this.fail(out, failure("malformed", "The upstream stream ended before [DONE]."));
+    } catch {
+      clearIdle();
+      if (this.finished) return true;
+      const f = this.o.scope.aborted();
+      if (f.kind === "client_abort") {
+        out.close();
+        this.finish({ outcome: "client_abort", failure: f });
+      } else {
+        this.fail(out, f.kind === "connection" ? failure("connection", "The upstream connection was cut mid-stream.") : f);
+      }
+    }
+    return true;
+  }
+
+  clientLeft(): void {
+    this.o.scope.controller.abort(ABORT.client);
+    this.finish({ outcome: "client_abort", failure: failure("client_abort", "The client went away.") });
+  }
+
+  private judge(event: string): Verdict {
     const e = classifyEvent(event);
     switch (e.kind) {
       case "meta":
@@ -64,85 +131,27 @@ export function relay(o: RelayOptions): { body: ReadableStream<Uint8Array>; end:
         return { kind: "fail", failure: failure("malformed", message, { body }) };
       }
       case "chunk":
-        if (e.chunk.usage) usage = e.chunk.usage;
-        if (e.usageOnly) return { kind: "forward", text: o.clientWantsUsage ? event : null };
-        o.observer?.onChunk(e.chunk);
+        if (e.chunk.usage) this.usage = e.chunk.usage;
+        if (e.usageOnly) return { kind: "forward", text: this.o.clientWantsUsage ? event : null };
+        this.o.observer?.onChunk(e.chunk);
         return { kind: "forward", text: event };
     }
-  };
+  }
 
-  const failStream = (out: ReadableStreamDefaultController<Uint8Array>, f: UpstreamFailure) => {
+  /** Ends the client's stream with the SSE error event (DESIGN §6): the answer is incomplete. */
+  private fail(out: Out, f: UpstreamFailure): void {
     const code = f.body?.error.code ?? (f.kind === "timeout" ? "upstream_timeout" : "upstream_error");
     out.enqueue(sseEvent({ error: { message: f.message, type: "upstream_error", code } }));
     out.close();
-    finish({ outcome: "failure", failure: f });
-  };
+    this.finish({ outcome: "failure", failure: f });
+  }
 
-  /** Handles a batch of events; true when bytes went out or the stream is over. */
-  const handle = (out: ReadableStreamDefaultController<Uint8Array>, events: string[]): boolean => {
-    let text = "";
-    for (const event of events) {
-      const verdict = judge(event);
-      if (verdict.kind === "fail") {
-        if (text) out.enqueue(encoder.encode(text));
-        failStream(out, verdict.failure);
-        return true;
-      }
-      if (verdict.text !== null) text += verdict.text;
-      if (verdict.kind === "done") {
-        out.enqueue(encoder.encode(text));
-        out.close();
-        o.reader.cancel().catch(() => {});
-        finish({ outcome: "success", failure: null });
-        return true;
-      }
-    }
-    if (!text) return false;
-    out.enqueue(encoder.encode(text));
-    return true;
-  };
-
-  /** One read from the upstream, under the idle timer; true when bytes went out or the stream is over. */
-  const readOnce = async (out: ReadableStreamDefaultController<Uint8Array>): Promise<boolean> => {
-    const clearIdle = abortAfter(controller, o.idleMs, ABORT.idle);
-    try {
-      const { done, value } = await o.reader.read();
-      clearIdle();
-      // The client may have cancelled while the read was pending.
-      if (finished) return true;
-      if (!done) return handle(out, o.splitter.push(value));
-      failStream(out, failure("malformed", "The upstream stream ended before [DONE]."));
-    } catch {
-      clearIdle();
-      if (finished) return true;
-      const f = o.scope.aborted();
-      if (f.kind !== "client_abort") failStream(out, f.kind === "connection" ? cutMidStream() : f);
-      else {
-        out.close();
-        finish({ outcome: "client_abort", failure: f });
-      }
-    }
-    return true;
-  };
-
-  const body = new ReadableStream<Uint8Array>(
-    {
-      start(out) {
-        handle(out, o.initial);
-      },
-      async pull(out) {
-        // Loop until something went out: a read can yield only part of an event, or an event
-        // that is dropped, and the runtime may not call pull again without an enqueue.
-        while (!finished && !(await readOnce(out))) {}
-      },
-      cancel() {
-        controller.abort(ABORT.client);
-        finish({ outcome: "client_abort", failure: clientGone() });
-      },
-    },
-    { highWaterMark: 0 },
-  );
-  return { body, end };
+  private finish(result: Omit<AttemptEnd, "usage" | "completion">): void {
+    if (this.finished) return;
+    this.finished = true;
+    this.clearTotal();
+    this.o.scope.release();
+    if (!this.o.scope.controller.signal.aborted) this.o.scope.controller.abort(ABORT.finished);
+    this.settle({ ...result, usage: this.usage, completion: null });
+  }
 }
-
-const cutMidStream = () => failure("connection", "The upstream connection was cut mid-stream.");
