@@ -2,9 +2,9 @@ import type { Outcome } from "../core/circuit";
 import { log } from "../core/log";
 import { OBJECT_CALL_TIMEOUT_MS, settledWithin, sleep } from "../core/time";
 import { series } from "../metrics/series";
-import type { Admission } from "./machine";
 import { Outbox } from "./outbox";
 import type { ObjectSettings, Snapshot, SyncRequest, SyncResponse } from "./protocol";
+import type { Admission } from "./state";
 
 export type Sync = (req: SyncRequest) => Promise<SyncResponse>;
 

@@ -3,8 +3,8 @@ import type { Settings } from "../config/settings";
 import type { Admitted, Attempted, GateDecision, GateRun, ModelGate, Outcome } from "../core/circuit";
 import { series } from "../metrics/series";
 import type { ModelChannel } from "./channel";
-import type { Admission, BreakerConfig } from "./machine";
 import type { ObjectSettings, Snapshot } from "./protocol";
+import type { Admission, BreakerConfig } from "./state";
 
 /** The Durable Object's settings for a model, built from the isolate's validated config. */
 export function objectSettings(model: ModelConfig, settings: Settings): ObjectSettings {

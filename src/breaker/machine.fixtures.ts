@@ -1,7 +1,8 @@
 // Shared by the breaker machine's tests only.
 
 import type { Outcome } from "../core/circuit";
-import { Breaker, type BreakerConfig } from "./machine";
+import { Breaker } from "./machine";
+import type { BreakerConfig } from "./state";
 
 export const BASE: BreakerConfig = {
   trip: "consecutive",

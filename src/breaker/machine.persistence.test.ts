@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
-import { Breaker, type BreakerConfig } from "./machine";
+import { Breaker } from "./machine";
 import { BASE, F, halfOpen, permit, R, S, setup, T0 } from "./machine.fixtures";
+import type { BreakerConfig } from "./state";
 
 describe("persistence", () => {
   const roundTrip = (b: Breaker, config: BreakerConfig, clock: { now: number }) =>

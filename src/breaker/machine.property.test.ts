@@ -1,15 +1,8 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
 import type { CircuitState, Outcome } from "../core/circuit";
-import {
-  type Admission,
-  Breaker,
-  type BreakerConfig,
-  type BreakerData,
-  type CircuitView,
-  type LifetimeCounters,
-  type Transition,
-} from "./machine";
+import { Breaker } from "./machine";
+import type { Admission, BreakerConfig, BreakerData, CircuitView, LifetimeCounters, Transition } from "./state";
 
 type Permit = "valid" | "stale" | "absent";
 type Event =

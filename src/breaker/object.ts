@@ -3,8 +3,9 @@ import { postAlert } from "../core/alerts";
 import { log } from "../core/log";
 import { series } from "../metrics/series";
 import { alertWorthy, transitionAlert } from "./alerts";
-import { type Admission, Breaker, type BreakerConfig, type BreakerData, type Transition } from "./machine";
+import { Breaker } from "./machine";
 import type { CircuitDetail, ObjectSettings, Report, Snapshot, SyncRequest, SyncResponse, TransitionRecord } from "./protocol";
+import type { Admission, BreakerConfig, BreakerData, Transition } from "./state";
 
 const HISTORY_LIMIT = 50;
 

@@ -1,5 +1,5 @@
 import type { CircuitState, Outcome } from "../core/circuit";
-import type { Admission, BreakerConfig, CircuitView, Transition } from "./machine";
+import type { Admission, BreakerConfig, CircuitView, Transition } from "./state";
 
 /**
  * What isolates and a model's Durable Object say to each other (DESIGN §2.3, §10). A report
