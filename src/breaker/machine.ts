@@ -1,8 +1,7 @@
 import type { CircuitState, Outcome } from "../core/circuit";
+import { coolingDelayMs } from "../core/cooling";
 import type { Admission, BreakerConfig, BreakerData, CircuitView, Lease, LifetimeCounters, Phase, Transition } from "./state";
 import { createTripRule, type TripRule } from "./trip";
-
-const FIRST_COOLING_MS = 1000;
 
 const COUNTER = {
   success: "successes",
@@ -222,15 +221,9 @@ export class Breaker {
 
   /** The latest 429 wins, even if it asks for less than an earlier one: it is the freshest word. */
   private cool(retryAfterMs: number | null, now: number): void {
-    let delayMs: number;
-    if (retryAfterMs === null) {
-      delayMs = FIRST_COOLING_MS * 2 ** this.coolingExponent;
-      // Stop doubling once the cap is reached, so the persisted exponent stays small.
-      if (delayMs < this.config.coolingMaxMs) this.coolingExponent += 1;
-    } else {
-      delayMs = Math.max(0, retryAfterMs);
-    }
-    delayMs = Math.min(delayMs, this.config.coolingMaxMs);
+    const delayMs = coolingDelayMs(retryAfterMs, this.coolingExponent, this.config.coolingMaxMs);
+    // Stop doubling once the cap is reached, so the persisted exponent stays small.
+    if (retryAfterMs === null && delayMs < this.config.coolingMaxMs) this.coolingExponent += 1;
     this.coolingUntil = delayMs > 0 ? now + delayMs : null;
   }
 }

@@ -1,3 +1,4 @@
+import { coolingDelayMs } from "../core/cooling";
 import type { UpstreamFailure } from "../core/failure";
 import { isTransient } from "../core/failure";
 
@@ -28,7 +29,7 @@ export interface FailureContext {
 
 export function afterFailure(c: FailureContext): NextMove {
   const f = c.failure;
-  const retryAt = f.retryAfterMs !== null ? c.now + Math.min(f.retryAfterMs, c.retry.maxDelayMs) : null;
+  const retryAt = f.retryAfterMs !== null ? c.now + coolingDelayMs(f.retryAfterMs, 0, c.retry.maxDelayMs) : null;
   switch (f.kind) {
     case "client_abort":
       return { kind: "client_gone" };

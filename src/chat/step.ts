@@ -1,4 +1,5 @@
 import type { ModelConfig } from "../config/resolve";
+import { FIRST_COOLING_MS } from "../core/cooling";
 import type { UpstreamFailure } from "../core/failure";
 import { sleep } from "../core/time";
 import { afterFailure } from "./after-failure";
@@ -59,7 +60,7 @@ export async function runModelStep(
       case "learn_cooling":
         // Without the upstream's word, the breaker's exponential cool-down says when to come back.
         await Promise.race([run.reported, sleep(Math.max(0, Math.min(COOLING_ANSWER_WAIT_MS, budget.deadlineAt - now)))]);
-        return { kind: "over", fate, retryAt: gate.coolingUntil(model) ?? Date.now() + 1000 };
+        return { kind: "over", fate, retryAt: gate.coolingUntil(model) ?? Date.now() + FIRST_COOLING_MS };
       case "rotate_key":
         await ctx.services.keys.reject(tried.key, move.status, model.name);
         continue;
