@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { BASE, F, halfOpen, permit, R, S, setup, T0 } from "../../test/support/breaker-machine";
 import { Breaker, type BreakerConfig } from "./machine";
-import { BASE, F, halfOpen, permit, R, S, setup, T0 } from "./machine.fixtures";
 
 describe("persistence", () => {
   const roundTrip = (b: Breaker, config: BreakerConfig, clock: { now: number }) =>

@@ -1,7 +1,7 @@
-// Shared by the breaker machine's tests only.
+// The pure breaker machine's tests (src/breaker/machine*.test.ts) share these.
 
-import type { Outcome } from "../core/circuit";
-import { Breaker, type BreakerConfig } from "./machine";
+import { Breaker, type BreakerConfig } from "../../src/breaker/machine";
+import type { Outcome } from "../../src/core/circuit";
 
 export const BASE: BreakerConfig = {
   trip: "consecutive",
