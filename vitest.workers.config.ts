@@ -5,12 +5,13 @@ export default defineConfig({
   plugins: [
     cloudflareTest(({ inject }) => ({
       wrangler: { configPath: "./wrangler.toml" },
+      // Production's Worker plus the test-only fault switch on its breaker object.
+      main: "./test/support/test-worker.ts",
       miniflare: {
         bindings: {
           HOLYSHEEP_BASE_URL: `http://127.0.0.1:${inject("upstreamPort")}/v1`,
           HOLYSHEEP_API_KEY: "sk-test-primary-0000000000000000",
           CLIENT_KEYS: "web:gk-web-1111,ios:gk-ios-2222",
-          BREAKER_FAULTS: "allow",
         },
       },
     })),

@@ -7,7 +7,5 @@ interface Env {
   ALLOW_ANONYMOUS?: string;
   ALLOWED_ORIGINS?: string;
   DEV_MODE?: string;
-  /** "allow" lets tests make a breaker object fail on purpose. */
-  BREAKER_FAULTS?: string;
   GATEWAY_CONFIG?: string | Record<string, unknown>;
 }

@@ -2,6 +2,7 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { BreakerObject } from "../src/breaker/object";
+import { injectBreakerFault } from "./support/breaker-faults";
 import {
   chat,
   chatBody,
@@ -382,7 +383,7 @@ describe("the breaker's Durable Object", () => {
 
   it("a Durable Object that throws never fails a request, and the event is counted", async () => {
     const { model, gw } = setup({});
-    await env.BREAKERS.getByName(model).injectFault({ mode: "throw", remaining: 2 });
+    await injectBreakerFault(model, { mode: "throw", remaining: 2 });
     const res = await chat(gw, chatBody(model));
     expect(res.status).toBe(200);
     await gw.settle();
@@ -396,7 +397,7 @@ describe("the breaker's Durable Object", () => {
 
   it("an overloaded Durable Object is not retried and never fails a request", async () => {
     const { model, gw } = setup({});
-    await env.BREAKERS.getByName(model).injectFault({ mode: "overloaded", remaining: 1 });
+    await injectBreakerFault(model, { mode: "overloaded", remaining: 1 });
     const res = await chat(gw, chatBody(model));
     expect(res.status).toBe(200);
     await gw.settle();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { BASE, F, halfOpen, permit, R, S, setup, T0 } from "../../test/support/breaker-machine";
 import { Breaker } from "./machine";
-import { BASE, F, halfOpen, permit, R, S, setup, T0 } from "./machine.fixtures";
 import type { BreakerConfig } from "./state";
 
 describe("persistence", () => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { BASE, F, halfOpen, opened, permit, R, S, setup, T0 } from "../../test/support/breaker-machine";
 import type { Outcome } from "../core/circuit";
-import { BASE, F, halfOpen, opened, permit, R, S, setup, T0 } from "./machine.fixtures";
 
 describe("closed", () => {
   it("admits everything without a permit", () => {

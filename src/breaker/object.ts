@@ -9,9 +9,6 @@ import type { Admission, BreakerConfig, BreakerData, Transition } from "./state"
 
 const HISTORY_LIMIT = 50;
 
-/** Test and demo hook: makes the next calls fail the way a sick Durable Object would. */
-export type ObjectFault = { mode: "throw" | "overloaded"; remaining: number } | null;
-
 /**
  * One model's circuit, shared by every isolate (DESIGN §3). A thin shell around the pure
  * Breaker: state loaded once under blockConcurrencyWhile, every transition written to SQLite
@@ -22,7 +19,6 @@ export class BreakerObject extends DurableObject<Env> {
   private settings: ObjectSettings | null = null;
   private saved: BreakerData | undefined;
   private calls = 0;
-  private fault: ObjectFault = null;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -47,7 +43,6 @@ export class BreakerObject extends DurableObject<Env> {
   }
 
   async sync(req: SyncRequest): Promise<SyncResponse> {
-    this.checkFault();
     const breaker = this.use(req.settings);
     this.calls++;
     const transitions: Transition[] = [...breaker.tick()];
@@ -97,23 +92,10 @@ export class BreakerObject extends DurableObject<Env> {
     return out;
   }
 
-  async injectFault(fault: ObjectFault): Promise<void> {
-    if (this.env.BREAKER_FAULTS !== "allow" && this.env.DEV_MODE !== "true") throw new Error("fault injection is disabled");
-    this.fault = fault;
-  }
-
   override async alarm(): Promise<void> {
     if (!this.settings) return;
     const breaker = this.use(this.settings);
     this.commit(breaker.tick());
-  }
-
-  private checkFault(): void {
-    if (!this.fault || this.fault.remaining <= 0) return;
-    this.fault.remaining--;
-    const err = new Error(this.fault.mode === "overloaded" ? "Durable Object is overloaded" : "injected failure");
-    Object.assign(err, this.fault.mode === "overloaded" ? { overloaded: true, retryable: false } : { retryable: true });
-    throw err;
   }
 
   /** The caller's settings win: a changed config rebuilds the machine around the same state. */

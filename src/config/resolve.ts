@@ -72,16 +72,13 @@ function firstIssue(error: z.ZodError, root: string): ConfigProblem {
   return { path, message };
 }
 
-export function resolveConfig(raw: unknown): { ok: true; config: GatewayConfig } | { ok: false; problem: ConfigProblem } {
-  const parsed = gatewayConfigSchema.safeParse(raw ?? {});
-  if (!parsed.success) return { ok: false, problem: firstIssue(parsed.error, "GATEWAY_CONFIG") };
-  const input = parsed.data;
+type Resolved<T> = ({ ok: true } & T) | { ok: false; problem: ConfigProblem };
 
+function resolveModels(input: GatewayConfigInput): Map<string, ModelConfig> {
   const breaker = { ...DEFAULT_BREAKER, ...input.breaker };
   const timeouts = { ...DEFAULT_TIMEOUTS, ...input.timeouts };
-  const modelInputs = input.models ?? DEFAULT_MODELS;
   const models = new Map<string, ModelConfig>();
-  for (const [name, m] of Object.entries(modelInputs)) {
+  for (const [name, m] of Object.entries(input.models ?? DEFAULT_MODELS)) {
     const price = m.priceUsdPerMTok ?? 0;
     models.set(name, {
       name,
@@ -92,17 +89,26 @@ export function resolveConfig(raw: unknown): { ok: true; config: GatewayConfig }
       cacheEnabled: m.cache?.enabled ?? true,
     });
   }
+  return models;
+}
+
+/** Every fallback must name another configured model. */
+function fallbackProblem(models: ReadonlyMap<string, ModelConfig>): ConfigProblem | null {
   for (const model of models.values()) {
     for (const [i, fallback] of model.fallbacks.entries()) {
       const path = `GATEWAY_CONFIG.models.${model.name}.fallbacks[${i}]`;
-      if (!models.has(fallback)) return { ok: false, problem: { path, message: `"${fallback}" is not a configured model` } };
-      if (fallback === model.name) return { ok: false, problem: { path, message: "a model cannot fall back to itself" } };
+      if (!models.has(fallback)) return { path, message: `"${fallback}" is not a configured model` };
+      if (fallback === model.name) return { path, message: "a model cannot fall back to itself" };
     }
   }
-  const fallbackOrder = input.fallbackOrder ?? ["cache", "models"];
-  if (new Set(fallbackOrder).size !== fallbackOrder.length) {
-    return { ok: false, problem: { path: "GATEWAY_CONFIG.fallbackOrder", message: "steps must not repeat" } };
-  }
+  return null;
+}
+
+/** Named tenants start from the default tenant's limits, and may only name configured models. */
+function resolveTenants(
+  input: GatewayConfigInput,
+  models: ReadonlyMap<string, ModelConfig>,
+): Resolved<{ tenants: GatewayConfig["tenants"] }> {
   const named: Record<string, TenantLimits> = {};
   const defaultTenant = { ...DEFAULT_TENANT, ...input.tenants?.default };
   for (const [name, limits] of Object.entries(input.tenants ?? {})) {
@@ -117,25 +123,43 @@ export function resolveConfig(raw: unknown): { ok: true; config: GatewayConfig }
     }
     named[name] = { ...defaultTenant, ...limits };
   }
+  const ip = { requestsPerMinute: input.tenants?.ip?.requestsPerMinute ?? 120 };
+  return { ok: true, tenants: { default: defaultTenant, ip, named } };
+}
+
+function resolveCache(input: GatewayConfigInput): GatewayConfig["cache"] {
   const cacheTenants = input.cache?.tenants ?? {};
+  return {
+    enabled: input.cache?.enabled ?? true,
+    ttlSeconds: input.cache?.ttlSeconds ?? 86_400,
+    maxEntryBytes: input.cache?.maxEntryBytes ?? 1_048_576,
+    disabledTenants: new Set(Object.keys(cacheTenants).filter((t) => cacheTenants[t]?.enabled === false)),
+  };
+}
+
+export function resolveConfig(raw: unknown): Resolved<{ config: GatewayConfig }> {
+  const parsed = gatewayConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) return { ok: false, problem: firstIssue(parsed.error, "GATEWAY_CONFIG") };
+  const input = parsed.data;
+
+  const models = resolveModels(input);
+  const badFallback = fallbackProblem(models);
+  if (badFallback) return { ok: false, problem: badFallback };
+  const fallbackOrder = input.fallbackOrder ?? ["cache", "models"];
+  if (new Set(fallbackOrder).size !== fallbackOrder.length) {
+    return { ok: false, problem: { path: "GATEWAY_CONFIG.fallbackOrder", message: "steps must not repeat" } };
+  }
+  const tenants = resolveTenants(input, models);
+  if (!tenants.ok) return tenants;
   return {
     ok: true,
     config: {
       models,
       fallbackOrder,
-      cache: {
-        enabled: input.cache?.enabled ?? true,
-        ttlSeconds: input.cache?.ttlSeconds ?? 86_400,
-        maxEntryBytes: input.cache?.maxEntryBytes ?? 1_048_576,
-        disabledTenants: new Set(Object.keys(cacheTenants).filter((t) => cacheTenants[t]?.enabled === false)),
-      },
+      cache: resolveCache(input),
       retry: { maxRetries: 1, maxAttempts: 4, baseDelayMs: 250, maxDelayMs: 60_000, ...input.retry },
       limits: { maxBodyBytes: input.limits?.maxBodyBytes ?? 8_388_608 },
-      tenants: {
-        default: defaultTenant,
-        ip: { requestsPerMinute: input.tenants?.ip?.requestsPerMinute ?? 120 },
-        named,
-      },
+      tenants: tenants.tenants,
       snapshotTtlMs: input.snapshotTtlMs ?? 1000,
     },
   };

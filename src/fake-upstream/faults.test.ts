@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
+import { chatRequest, events, fake, hello, readUntilError, setFaults, timedChunks } from "../../test/support/fake-upstream";
 import { type FaultInput, FaultSchema, MemoryFaultStore } from "./faults";
-import { chatRequest, events, fake, hello, readUntilError, setFaults, timedChunks } from "./test-helpers";
 
 const streamed = hello("gpt-4.1", { stream: true });
 

@@ -1,7 +1,7 @@
 import OpenAI from "openai";
 import { describe, expect, it } from "vitest";
+import { BASE, chatRequest, events, fake, hello, KEY, setFaults } from "../../test/support/fake-upstream";
 import { FakeStats, keyFingerprint } from "./stats";
-import { BASE, chatRequest, events, fake, hello, KEY, setFaults } from "./test-helpers";
 
 const TOOLS = [{ type: "function", function: { name: "lookup", parameters: { type: "object" } } }];
 

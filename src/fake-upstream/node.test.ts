@@ -1,7 +1,7 @@
 // Talks to the Node server that global setup started, through real sockets.
 import { describe, expect, inject, it } from "vitest";
+import { chatRequest, events, hello, readUntilError } from "../../test/support/fake-upstream";
 import type { StatsSnapshot } from "./stats";
-import { chatRequest, events, hello, readUntilError } from "./test-helpers";
 
 const origin = `http://127.0.0.1:${inject("upstreamPort")}`;
 const ns = (name: string): string => `${origin}/ns/${name}-${crypto.randomUUID()}`;

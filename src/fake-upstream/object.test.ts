@@ -1,10 +1,10 @@
 // Needs src/index.ts to export this module's FakeUpstreamObject (the FAKE_UPSTREAM binding).
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { chatRequest, hello } from "../../test/support/fake-upstream";
 import { type FaultInput, FaultSchema } from "./faults";
 import { createFakeUpstream } from "./handler";
 import { DurableFaultStore } from "./object";
-import { chatRequest, hello } from "./test-helpers";
 
 const fresh = (): DurableFaultStore => {
   const name = crypto.randomUUID();

@@ -1,8 +1,8 @@
-// Shared by the breaker machine's tests only.
+// The pure breaker machine's tests (src/breaker/machine*.test.ts) share these.
 
-import type { Outcome } from "../core/circuit";
-import { Breaker } from "./machine";
-import type { BreakerConfig } from "./state";
+import { Breaker } from "../../src/breaker/machine";
+import type { BreakerConfig } from "../../src/breaker/state";
+import type { Outcome } from "../../src/core/circuit";
 
 export const BASE: BreakerConfig = {
   trip: "consecutive",

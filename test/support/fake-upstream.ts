@@ -1,7 +1,7 @@
-// Shared by this module's tests only.
-import { type FaultInput, MemoryFaultStore } from "./faults";
-import { createFakeUpstream, type FetchHandler } from "./handler";
-import { FakeStats } from "./stats";
+// The simulated upstream's own tests (src/fake-upstream/*.test.ts) drive it in-process with these.
+import { type FaultInput, MemoryFaultStore } from "../../src/fake-upstream/faults";
+import { createFakeUpstream, type FetchHandler } from "../../src/fake-upstream/handler";
+import { FakeStats } from "../../src/fake-upstream/stats";
 
 export const BASE = "http://upstream.test/v1";
 export const KEY = "sk-test-key-1";
