@@ -34,6 +34,7 @@ const DEFAULT_TENANT: TenantLimits = {
   dailyBudgetUsd: null,
   models: null,
   maxTokens: null,
+  maxChoices: 1,
 };
 
 export type FallbackStep = "cache" | "models";

@@ -36,11 +36,16 @@ const modelSchema = z.strictObject({
   cache: z.strictObject({ enabled: z.boolean() }).partial().optional(),
 });
 
+/** The largest `n` OpenAI accepts, and so what `maxChoices: null` allows. */
+export const MAX_CHOICES = 128;
+
 const tenantLimits = z.strictObject({
   requestsPerMinute: positiveInt.nullable(),
   dailyBudgetUsd: z.number().min(0).nullable(),
   models: z.array(z.string().min(1)).nullable(),
   maxTokens: positiveInt.nullable(),
+  /** Bounds `n`; null: OpenAI's own ceiling (MAX_CHOICES). */
+  maxChoices: positiveInt.max(MAX_CHOICES).nullable(),
 });
 
 export const tenantNamePattern = /^[A-Za-z0-9_-]{1,64}$/;

@@ -1,0 +1,104 @@
+import { describe, expect, it } from "vitest";
+import { expectOpenAIError } from "./support/expect";
+import { chatBody, type GatewayUnderTest, gateway, Upstream, uniqueModel } from "./support/harness";
+
+/**
+ * Defects a hostile user found against `wrangler dev`, each pinned by the request that showed it.
+ */
+
+const TOKEN = "hostile-admin-token-0123456789";
+
+/** A tenant of its own (usage is shared fleet-wide per tenant) with its key and limits. */
+function setup(
+  tenantLimits: Record<string, unknown> = {},
+  defaults: Record<string, unknown> = {},
+  tenant = `t-${crypto.randomUUID().slice(0, 8)}`,
+) {
+  const up = new Upstream();
+  const key = `gk-${crypto.randomUUID()}`;
+  const model = uniqueModel();
+  const config = {
+    models: { [model]: { priceUsdPerMTok: 8 } },
+    retry: { maxRetries: 0 },
+    tenants: {
+      default: { requestsPerMinute: null, ...defaults },
+      ip: { requestsPerMinute: null },
+      [tenant]: tenantLimits,
+    },
+  };
+  const gw = gateway(up, { config, CLIENT_KEYS: `${tenant}:${key}`, ADMIN_TOKEN: TOKEN });
+  return { up, tenant, key, model, gw };
+}
+
+function send(gw: GatewayUnderTest, key: string, body: unknown): Promise<Response> {
+  return gw.fetch("/v1/chat/completions", {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${key}` },
+    body: JSON.stringify(body),
+  });
+}
+
+async function ok(res: Response): Promise<void> {
+  expect(res.status, await res.clone().text()).toBe(200);
+  await res.body?.cancel();
+}
+
+describe("maxTokens bounds max_tokens and max_completion_tokens; maxChoices bounds n", () => {
+  it("refuses n above the tenant's maxChoices (default 1) before the upstream sees it", async () => {
+    const { up, key, model, gw } = setup({ maxTokens: 100 });
+    await expectOpenAIError(await send(gw, key, chatBody(model, { n: 128 })), 400, {
+      type: "invalid_request_error",
+      code: "invalid_value",
+      param: "n",
+    });
+    await expectOpenAIError(await send(gw, key, chatBody(model, { n: 2 })), 400, { code: "invalid_value", param: "n" });
+    expect(await up.calls()).toBe(0);
+    await ok(await send(gw, key, chatBody(model, { n: 1 })));
+    await ok(await send(gw, key, chatBody(model, { n: null })));
+    await gw.settle();
+  });
+
+  it("a named tenant inherits tenants.default.maxChoices and may override it; null allows 128", async () => {
+    const inherits = setup({}, { maxChoices: 3 });
+    await ok(await send(inherits.gw, inherits.key, chatBody(inherits.model, { n: 3 })));
+    await expectOpenAIError(await send(inherits.gw, inherits.key, chatBody(inherits.model, { n: 4 })), 400, { param: "n" });
+    const own = setup({ maxChoices: null }, { maxChoices: 3 });
+    await ok(await send(own.gw, own.key, chatBody(own.model, { n: 128, max_tokens: 1 })));
+    expect((await own.up.stats()).requests.map((r) => r.body.n)).toEqual([128]);
+    await inherits.gw.settle();
+    await own.gw.settle();
+  });
+
+  it("maxChoices is validated as config (1..128 or null)", async () => {
+    for (const maxChoices of [0, 129, 1.5, "2"]) {
+      const { key, model, gw } = setup({}, { maxChoices });
+      const err = await expectOpenAIError(await send(gw, key, chatBody(model)), 500, {
+        message: /GATEWAY_CONFIG\.tenants\.default\.maxChoices/,
+      });
+      expect(err.message).not.toMatch(/unknown setting/);
+    }
+  });
+
+  it("max_completion_tokens is bounded like max_tokens and forwarded as sent", async () => {
+    const { up, key, model, gw } = setup({ maxTokens: 100 });
+    await expectOpenAIError(await send(gw, key, chatBody(model, { max_completion_tokens: 101 })), 400, {
+      code: "invalid_value",
+      param: "max_completion_tokens",
+    });
+    await expectOpenAIError(await send(gw, key, chatBody(model, { max_tokens: 50, max_completion_tokens: 1000 })), 400, {
+      param: "max_completion_tokens",
+    });
+    await expectOpenAIError(await send(gw, key, chatBody(model, { max_tokens: 1000 })), 400, {
+      code: "invalid_value",
+      param: "max_tokens",
+    });
+    expect(await up.calls()).toBe(0);
+    await ok(await send(gw, key, chatBody(model, { max_completion_tokens: 100 })));
+    await ok(await send(gw, key, chatBody(model, { max_completion_tokens: null, max_tokens: null })));
+    const [sent, defaulted] = (await up.stats()).requests.map((r) => r.body);
+    expect(sent).toMatchObject({ max_completion_tokens: 100 });
+    expect(sent).not.toHaveProperty("max_tokens");
+    expect(defaulted).toMatchObject({ max_tokens: 100 });
+    await gw.settle();
+  });
+});
