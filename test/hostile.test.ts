@@ -102,3 +102,82 @@ describe("maxTokens bounds max_tokens and max_completion_tokens; maxChoices boun
     await gw.settle();
   });
 });
+
+describe("tenant names: default, ip and public are reserved; any other valid name is ordinary", () => {
+  const fresh = () => ({ up: new Upstream(), model: uniqueModel(), key: `gk-${crypto.randomUUID()}` });
+  const defaults = { default: { requestsPerMinute: null, maxTokens: 7 }, ip: { requestsPerMinute: null } };
+
+  it.each([["default"], ["ip"], ["public"]])(
+    "CLIENT_KEYS naming tenant %s is a config error (500 naming the field)",
+    async (name) => {
+      const { up, model, key } = fresh();
+      const gw = gateway(up, { config: { models: { [model]: {} } }, CLIENT_KEYS: `web:${key}-w,${name}:${key}` });
+      const err = await expectOpenAIError(await send(gw, key, chatBody(model)), 500, { type: "server_error" });
+      expect(err.message).toMatch(/CLIENT_KEYS\[1\]/);
+      expect(err.message).toContain("reserved");
+      expect(err.message).not.toContain(key);
+      expect(await up.calls()).toBe(0);
+    },
+  );
+
+  it.each([["constructor"], ["toString"], ["__proto__"], ["hasOwnProperty"]])(
+    "a tenant named %s is served under tenants.default's limits",
+    async (name) => {
+      const { up, model, key } = fresh();
+      const config = { models: { [model]: {} }, tenants: defaults };
+      const gw = gateway(up, { config, CLIENT_KEYS: `${name}:${key}`, ADMIN_TOKEN: TOKEN });
+      await ok(await send(gw, key, chatBody(model)));
+      expect((await up.stats()).requests.map((r) => r.body.max_tokens)).toEqual([7]);
+      const admin = await gw.fetch(`/admin/tenants/${name}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      expect(admin.status, await admin.clone().text()).toBe(200);
+      expect(await admin.json()).toMatchObject({ tenant: name, limits: { maxTokens: 7 } });
+      await gw.settle();
+    },
+  );
+
+  it("GATEWAY_CONFIG may give __proto__ and constructor limits of their own, and turn their cache off", async () => {
+    const up = new Upstream();
+    const model = uniqueModel();
+    const [protoKey, ctorKey, valueOfKey] = [1, 2, 3].map(() => `gk-${crypto.randomUUID()}`) as [string, string, string];
+    // Built from entries: an object literal's `__proto__:` would set the prototype, not a key.
+    const tenants = Object.fromEntries([
+      ["default", { requestsPerMinute: null }],
+      ["ip", { requestsPerMinute: null }],
+      ["__proto__", { maxTokens: 5 }],
+      ["constructor", { models: [] }],
+    ]);
+    const config = {
+      models: { [model]: {} },
+      retry: { maxRetries: 0 },
+      tenants,
+      cache: { tenants: Object.fromEntries([["__proto__", { enabled: false }]]) },
+    };
+    const CLIENT_KEYS = `__proto__:${protoKey},constructor:${ctorKey},valueOf:${valueOfKey}`;
+    const gw = gateway(up, { config, CLIENT_KEYS, ADMIN_TOKEN: TOKEN });
+    await expectOpenAIError(await send(gw, protoKey, chatBody(model, { max_tokens: 6 })), 400, { param: "max_tokens" });
+    await expectOpenAIError(await send(gw, ctorKey, chatBody(model)), 404, { code: "model_not_found" });
+    for (const key of [protoKey, valueOfKey]) await ok(await send(gw, key, chatBody(model)));
+    await gw.settle();
+    // With the model down, valueOf's answer comes from the cache; __proto__'s cache is off.
+    await up.fault({ model, mode: "status", status: 503 });
+    const cached = await send(gw, valueOfKey, chatBody(model));
+    expect(cached.headers.get("x-gateway-source")).toBe("cache");
+    await ok(cached);
+    expect((await send(gw, protoKey, chatBody(model))).status).toBe(502);
+    const list = (await (await gw.fetch("/admin/tenants", { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
+      tenants: { tenant: string; limits: { maxTokens: number | null; models: string[] | null } }[];
+    };
+    expect(list.tenants.find((t) => t.tenant === "__proto__")?.limits.maxTokens).toBe(5);
+    expect(list.tenants.find((t) => t.tenant === "constructor")?.limits.models).toEqual([]);
+    await gw.settle();
+  });
+
+  it("a config error in a __proto__ tenant's limits is named, not silently dropped", async () => {
+    const { up, model, key } = fresh();
+    const tenants = Object.fromEntries([["__proto__", { maxTokens: -1 }]]);
+    const gw = gateway(up, { config: { models: { [model]: {} }, tenants }, CLIENT_KEYS: `web:${key}` });
+    await expectOpenAIError(await send(gw, key, chatBody(model)), 500, {
+      message: /GATEWAY_CONFIG\.tenants\.__proto__\.maxTokens/,
+    });
+  });
+});

@@ -54,7 +54,8 @@ export interface GatewayConfig {
   cache: { enabled: boolean; ttlSeconds: number; maxEntryBytes: number; disabledTenants: ReadonlySet<string> };
   retry: { maxRetries: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   limits: { maxBodyBytes: number };
-  tenants: { default: TenantLimits; ip: { requestsPerMinute: number | null }; named: Record<string, TenantLimits> };
+  /** `named` is a Map so that any tenant name (`constructor`, `__proto__`) is only a name. */
+  tenants: { default: TenantLimits; ip: { requestsPerMinute: number | null }; named: ReadonlyMap<string, TenantLimits> };
   snapshotTtlMs: number;
 }
 
@@ -71,6 +72,31 @@ function firstIssue(error: z.ZodError, root: string): ConfigProblem {
     issue.code === "unrecognized_keys" ? formatPath(root, [...issue.path, issue.keys[0] ?? ""]) : formatPath(root, issue.path);
   const message = issue.code === "unrecognized_keys" ? "unknown setting" : issue.message;
   return { path, message };
+}
+
+type TenantInputs = ReadonlyMap<string, Partial<TenantLimits>>;
+
+/** `tenants.default` over DESIGN's defaults, and each named tenant over `tenants.default`. */
+function resolveTenants(
+  input: TenantInputs | undefined,
+  models: ReadonlyMap<string, ModelConfig>,
+): { ok: true; tenants: GatewayConfig["tenants"] } | { ok: false; problem: ConfigProblem } {
+  const defaultTenant = { ...DEFAULT_TENANT, ...input?.get("default") };
+  const named = new Map<string, TenantLimits>();
+  for (const [name, limits] of input ?? []) {
+    if (name === "default" || name === "ip") continue;
+    for (const [i, m] of (limits.models ?? []).entries()) {
+      if (!models.has(m)) {
+        return {
+          ok: false,
+          problem: { path: `GATEWAY_CONFIG.tenants.${name}.models[${i}]`, message: `"${m}" is not a configured model` },
+        };
+      }
+    }
+    named.set(name, { ...defaultTenant, ...limits });
+  }
+  const ip = { requestsPerMinute: input?.get("ip")?.requestsPerMinute ?? 120 };
+  return { ok: true, tenants: { default: defaultTenant, ip, named } };
 }
 
 export function resolveConfig(raw: unknown): { ok: true; config: GatewayConfig } | { ok: false; problem: ConfigProblem } {
@@ -104,21 +130,9 @@ export function resolveConfig(raw: unknown): { ok: true; config: GatewayConfig }
   if (new Set(fallbackOrder).size !== fallbackOrder.length) {
     return { ok: false, problem: { path: "GATEWAY_CONFIG.fallbackOrder", message: "steps must not repeat" } };
   }
-  const named: Record<string, TenantLimits> = {};
-  const defaultTenant = { ...DEFAULT_TENANT, ...input.tenants?.default };
-  for (const [name, limits] of Object.entries(input.tenants ?? {})) {
-    if (name === "default" || name === "ip") continue;
-    for (const [i, m] of (limits.models ?? []).entries()) {
-      if (!models.has(m)) {
-        return {
-          ok: false,
-          problem: { path: `GATEWAY_CONFIG.tenants.${name}.models[${i}]`, message: `"${m}" is not a configured model` },
-        };
-      }
-    }
-    named[name] = { ...defaultTenant, ...limits };
-  }
-  const cacheTenants = input.cache?.tenants ?? {};
+  const tenants = resolveTenants(input.tenants, models);
+  if (!tenants.ok) return tenants;
+  const cacheTenants = [...(input.cache?.tenants ?? [])];
   return {
     ok: true,
     config: {
@@ -128,15 +142,11 @@ export function resolveConfig(raw: unknown): { ok: true; config: GatewayConfig }
         enabled: input.cache?.enabled ?? true,
         ttlSeconds: input.cache?.ttlSeconds ?? 86_400,
         maxEntryBytes: input.cache?.maxEntryBytes ?? 1_048_576,
-        disabledTenants: new Set(Object.keys(cacheTenants).filter((t) => cacheTenants[t]?.enabled === false)),
+        disabledTenants: new Set(cacheTenants.filter(([, t]) => t.enabled === false).map(([name]) => name)),
       },
       retry: { maxRetries: 1, maxAttempts: 4, baseDelayMs: 250, maxDelayMs: 60_000, ...input.retry },
       limits: { maxBodyBytes: input.limits?.maxBodyBytes ?? 8_388_608 },
-      tenants: {
-        default: defaultTenant,
-        ip: { requestsPerMinute: input.tenants?.ip?.requestsPerMinute ?? 120 },
-        named,
-      },
+      tenants: tenants.tenants,
       snapshotTtlMs: input.snapshotTtlMs ?? 1000,
     },
   };
