@@ -181,3 +181,65 @@ describe("tenant names: default, ip and public are reserved; any other valid nam
     });
   });
 });
+
+describe("the dashboard opens from a link on another site; the admin API still answers no cross-site request", () => {
+  /** What a browser sends when an operator clicks the dashboard's URL in a chat on another site. */
+  const clicked = {
+    "sec-fetch-site": "cross-site",
+    "sec-fetch-mode": "navigate",
+    "sec-fetch-dest": "document",
+    "sec-fetch-user": "?1",
+  };
+
+  function admin() {
+    const up = new Upstream();
+    const model = uniqueModel();
+    const gw = gateway(up, { config: { models: { [model]: {} } }, ADMIN_TOKEN: TOKEN });
+    return { gw, model };
+  }
+
+  it("GET /admin as a top-level navigation from another site serves the page", async () => {
+    const { gw } = admin();
+    const res = await gw.fetch("/admin", { headers: clicked });
+    expect(res.status, await res.clone().text()).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    // Navigable, but never inside another site's frame.
+    expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(await res.text()).not.toContain(TOKEN);
+  });
+
+  it.each([
+    ["a cross-site fetch", { "sec-fetch-site": "cross-site", "sec-fetch-mode": "cors", "sec-fetch-dest": "empty" }, "GET"],
+    ["a cross-site frame", { ...clicked, "sec-fetch-dest": "iframe" }, "GET"],
+    ["a cross-site form post", clicked, "POST"],
+    ["a request with another Origin", { origin: "https://evil.example" }, "GET"],
+  ])("/admin still refuses %s (403)", async (_, headers, method) => {
+    const { gw } = admin();
+    const res = await gw.fetch("/admin", { method, headers });
+    await expectOpenAIError(res, 403, { code: "cross_origin_forbidden" });
+  });
+
+  it("every admin API route refuses a cross-site navigation, even with the right token", async () => {
+    const { gw, model } = admin();
+    const routes: [string, string][] = [
+      ["GET", "/admin/circuits"],
+      ["GET", `/admin/circuits/${model}`],
+      ["POST", `/admin/circuits/${model}/reset`],
+      ["POST", `/admin/circuits/${model}/open`],
+      ["GET", "/admin/tenants"],
+      ["GET", "/admin/metrics"],
+      ["GET", "/admin/demo/faults"],
+      ["GET", "/admin/anything-else"],
+    ];
+    for (const [method, path] of routes) {
+      const res = await gw.fetch(path, { method, headers: { ...clicked, authorization: `Bearer ${TOKEN}` } });
+      expect(res.status, `${method} ${path}`).toBe(403);
+      expect(((await res.json()) as { error: { code: string } }).error.code).toBe("cross_origin_forbidden");
+    }
+    const same = await gw.fetch("/admin/circuits", {
+      headers: { "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors", authorization: `Bearer ${TOKEN}` },
+    });
+    expect(same.status).toBe(200);
+    await same.body?.cancel();
+  });
+});
