@@ -243,3 +243,45 @@ describe("the dashboard opens from a link on another site; the admin API still a
     await same.body?.cancel();
   });
 });
+
+describe("usage is untrusted input: the spend it yields is never NaN", () => {
+  type TenantView = { today: { spendUsd: number | null } };
+
+  async function spendAfter(usage: unknown, stream: boolean) {
+    const { up, key, model, gw, tenant } = setup();
+    await up.fault({ model, mode: "ok", usage });
+    const res = await send(gw, key, chatBody(model, { stream }));
+    expect(res.status).toBe(200);
+    await res.text();
+    await gw.settle();
+    const view = await gw.fetch(`/admin/tenants/${tenant}`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const spend = ((await view.json()) as TenantView).today.spendUsd;
+    const metrics = await (await gw.fetch("/admin/metrics", { headers: { authorization: `Bearer ${TOKEN}` } })).text();
+    return { spend, metrics, model, tenant };
+  }
+
+  it.each([[false], [true]])("a lone total_tokens is priced as completion tokens (stream: %s)", async (stream) => {
+    const { spend, metrics, model, tenant } = await spendAfter({ total_tokens: 10 }, stream);
+    // 10 tokens at $8 per million.
+    expect(spend).toBeCloseTo(0.00008, 10);
+    expect(metrics).not.toMatch(/NaN/);
+    expect(metrics).toContain(`gateway_tokens_total{model="${model}",tenant="${tenant}",kind="completion"} 10`);
+    expect(metrics).toMatch(new RegExp(`gateway_spend_usd_total\\{model="${model}",tenant="${tenant}"\\} 0\\.0000\\d+`));
+  });
+
+  it("input_tokens and output_tokens are read as prompt and completion", async () => {
+    const { spend, metrics } = await spendAfter({ input_tokens: 4, output_tokens: 6 }, false);
+    expect(spend).toBeCloseTo(0.00008, 10);
+    expect(metrics).not.toMatch(/NaN/);
+  });
+
+  it.each([
+    [{ prompt_tokens: "many", completion_tokens: null }],
+    [{ prompt_tokens: -5, completion_tokens: -5, total_tokens: -10 }],
+    ["usage"],
+  ])("%j spends nothing and leaves no NaN behind", async (usage) => {
+    const { spend, metrics } = await spendAfter(usage, true);
+    expect(spend).toBe(0);
+    expect(metrics).not.toMatch(/NaN/);
+  });
+});

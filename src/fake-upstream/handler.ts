@@ -1,7 +1,7 @@
 // The simulated HolySheep upstream (DESIGN.md section 8). Web-standard APIs only, so the same
 // handler runs mounted in the Worker (dev mode) and behind the Node adapter (tests, benches).
 import { z } from "zod";
-import { type Answer, answer, chunkEvents, completionJson, DONE, isRecord, sse } from "./answer";
+import { type Answer, answer, chunkEvents, completionJson, DONE, isRecord, sse, withUsage } from "./answer";
 import { type Script, scripted, sleep, tracked, untilAborted } from "./body";
 import { type Fault, FaultRequestSchema, type FaultStore } from "./faults";
 import { LARGE_DEFAULT_BYTES, LARGE_DEFAULT_CHUNK_BYTES, largeCompletion, largeStream } from "./large";
@@ -98,7 +98,8 @@ interface ChatCall {
 
 async function faulted(fault: Fault | null, call: ChatCall): Promise<Response> {
   const { stream, includeUsage, signal } = call;
-  const normal = (shape: Shape = {}): Response => answerResponse(call.answer(), stream, includeUsage, shape, signal);
+  const normal = (shape: Shape = {}): Response =>
+    answerResponse(withUsage(call.answer(), fault?.usage), stream, includeUsage, shape, signal);
   if (fault === null) return normal();
   switch (fault.mode) {
     case "ok":

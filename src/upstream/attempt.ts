@@ -4,6 +4,7 @@ import { classifyStatus, failure, type UpstreamFailure } from "../core/failure";
 import type { AttemptEnd, ChatCompletion, StreamObserver, UpstreamFetch } from "../core/openai";
 import { parseRetryAfter } from "../core/retry-after";
 import { eventData, SseSplitter } from "../core/sse";
+import { normalizeUsage } from "../core/usage";
 import { ABORT, abortAfter, abortKind } from "./abort";
 import { relay } from "./relay";
 
@@ -131,7 +132,7 @@ export async function attempt(o: AttemptOptions): Promise<AttemptResult> {
       }
       clearCommitTimer();
       release();
-      const end: AttemptEnd = { outcome: "success", failure: null, usage: completion.usage ?? null, completion };
+      const end: AttemptEnd = { outcome: "success", failure: null, usage: normalizeUsage(completion.usage), completion };
       return { kind: "committed", body: text, contentType: "application/json", end: Promise.resolve(end) };
     }
     if (res.body === null) return giveUp(failure("malformed", "The upstream sent an empty stream."));

@@ -1,6 +1,7 @@
 import { failure, type UpstreamFailure } from "../core/failure";
 import type { AttemptEnd, ChatCompletionChunk, StreamObserver, Usage } from "../core/openai";
 import { eventData, type SseSplitter, sseEvent } from "../core/sse";
+import { normalizeUsage } from "../core/usage";
 import { ABORT, abortAfter, abortKind } from "./abort";
 
 export interface RelayOptions {
@@ -69,7 +70,7 @@ export function relay(o: RelayOptions): { body: ReadableStream<Uint8Array>; end:
         }),
       };
     }
-    if (chunk.usage) usage = chunk.usage;
+    usage = normalizeUsage(chunk.usage) ?? usage;
     if (isUsageOnly(chunk)) return { kind: "forward", text: o.clientWantsUsage ? event : null };
     o.observer?.onChunk(chunk);
     return { kind: "forward", text: event };
