@@ -150,7 +150,8 @@ describe("bad requests are refused in OpenAI's shape and never reach the upstrea
   });
 
   it("accepts the edges of each range (n 1 and 128, temperature 0 and 2, top_p 0 and 1)", async () => {
-    const { up, model, gw } = setup();
+    const tenants = { default: { requestsPerMinute: null, maxChoices: null }, ip: { requestsPerMinute: null } };
+    const { up, model, gw } = setup({}, { tenants });
     for (const extra of [
       { n: 1, temperature: 0, top_p: 0 },
       { n: 128, temperature: 2, top_p: 1, max_tokens: 1 },

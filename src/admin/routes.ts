@@ -56,13 +56,15 @@ function circuitJson(d: CircuitDetail, transitions: number) {
 
 /** The operator surface (DESIGN §5): circuits, steering, metrics and the dashboard. */
 export function mountAdmin(app: Hono<AppEnv>): void {
-  app.get("/admin", adminAuth({ requireToken: false }), (c) =>
+  app.get("/admin", adminAuth({ page: true }), (c) =>
     c.html(DASHBOARD_HTML, 200, {
       "cache-control": "no-store",
-      "content-security-policy": "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'",
+      // Reachable from a link on any site, so never framed by one.
+      "content-security-policy":
+        "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; frame-ancestors 'none'",
     }),
   );
-  app.use("/admin/*", adminAuth({ requireToken: true }));
+  app.use("/admin/*", adminAuth({ page: false }));
   app.get("/admin/circuits", async (c) => {
     const circuits = new Circuits(c.env, c.get("settings"));
     const [details, traffic] = await Promise.all([circuits.all(), circuits.allSeries().then(trafficByModel)]);

@@ -7,7 +7,7 @@ import { limitsFor, tenantBucket } from "../tenants/guard";
 import type { UsageView } from "../tenants/protocol";
 
 function knownTenants(settings: Settings): string[] {
-  const names = new Set([...settings.clientKeys.values(), ...Object.keys(settings.config.tenants.named)]);
+  const names = new Set([...settings.clientKeys.values(), ...settings.config.tenants.named.keys()]);
   if (settings.allowAnonymous) names.add("public");
   return [...names].sort();
 }

@@ -34,6 +34,7 @@ const DEFAULT_TENANT: TenantLimits = {
   dailyBudgetUsd: null,
   models: null,
   maxTokens: null,
+  maxChoices: 1,
 };
 
 export type FallbackStep = "cache" | "models";
@@ -53,7 +54,8 @@ export interface GatewayConfig {
   cache: { enabled: boolean; ttlSeconds: number; maxEntryBytes: number; disabledTenants: ReadonlySet<string> };
   retry: { maxRetries: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
   limits: { maxBodyBytes: number };
-  tenants: { default: TenantLimits; ip: { requestsPerMinute: number | null }; named: Record<string, TenantLimits> };
+  /** `named` is a Map so that any tenant name (`constructor`, `__proto__`) is only a name. */
+  tenants: { default: TenantLimits; ip: { requestsPerMinute: number | null }; named: ReadonlyMap<string, TenantLimits> };
   snapshotTtlMs: number;
 }
 
@@ -106,12 +108,12 @@ function fallbackProblem(models: ReadonlyMap<string, ModelConfig>): ConfigProble
 
 /** Named tenants start from the default tenant's limits, and may only name configured models. */
 function resolveTenants(
-  input: GatewayConfigInput,
+  input: ReadonlyMap<string, Partial<TenantLimits>> | undefined,
   models: ReadonlyMap<string, ModelConfig>,
 ): Resolved<{ tenants: GatewayConfig["tenants"] }> {
-  const named: Record<string, TenantLimits> = {};
-  const defaultTenant = { ...DEFAULT_TENANT, ...input.tenants?.default };
-  for (const [name, limits] of Object.entries(input.tenants ?? {})) {
+  const defaultTenant = { ...DEFAULT_TENANT, ...input?.get("default") };
+  const named = new Map<string, TenantLimits>();
+  for (const [name, limits] of input ?? []) {
     if (name === "default" || name === "ip") continue;
     for (const [i, m] of (limits.models ?? []).entries()) {
       if (!models.has(m)) {
@@ -121,19 +123,19 @@ function resolveTenants(
         };
       }
     }
-    named[name] = { ...defaultTenant, ...limits };
+    named.set(name, { ...defaultTenant, ...limits });
   }
-  const ip = { requestsPerMinute: input.tenants?.ip?.requestsPerMinute ?? 120 };
+  const ip = { requestsPerMinute: input?.get("ip")?.requestsPerMinute ?? 120 };
   return { ok: true, tenants: { default: defaultTenant, ip, named } };
 }
 
 function resolveCache(input: GatewayConfigInput): GatewayConfig["cache"] {
-  const cacheTenants = input.cache?.tenants ?? {};
+  const cacheTenants = [...(input.cache?.tenants ?? [])];
   return {
     enabled: input.cache?.enabled ?? true,
     ttlSeconds: input.cache?.ttlSeconds ?? 86_400,
     maxEntryBytes: input.cache?.maxEntryBytes ?? 1_048_576,
-    disabledTenants: new Set(Object.keys(cacheTenants).filter((t) => cacheTenants[t]?.enabled === false)),
+    disabledTenants: new Set(cacheTenants.filter(([, t]) => t.enabled === false).map(([name]) => name)),
   };
 }
 
@@ -149,7 +151,7 @@ export function resolveConfig(raw: unknown): Resolved<{ config: GatewayConfig }>
   if (new Set(fallbackOrder).size !== fallbackOrder.length) {
     return { ok: false, problem: { path: "GATEWAY_CONFIG.fallbackOrder", message: "steps must not repeat" } };
   }
-  const tenants = resolveTenants(input, models);
+  const tenants = resolveTenants(input.tenants, models);
   if (!tenants.ok) return tenants;
   return {
     ok: true,

@@ -36,14 +36,29 @@ const modelSchema = z.strictObject({
   cache: z.strictObject({ enabled: z.boolean() }).partial().optional(),
 });
 
+/** The largest `n` OpenAI accepts, and so what `maxChoices: null` allows. */
+export const MAX_CHOICES = 128;
+
 const tenantLimits = z.strictObject({
   requestsPerMinute: positiveInt.nullable(),
   dailyBudgetUsd: z.number().min(0).nullable(),
   models: z.array(z.string().min(1)).nullable(),
   maxTokens: positiveInt.nullable(),
+  /** Bounds `n`; null: OpenAI's own ceiling (MAX_CHOICES). */
+  maxChoices: positiveInt.max(MAX_CHOICES).nullable(),
 });
 
 export const tenantNamePattern = /^[A-Za-z0-9_-]{1,64}$/;
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
+
+/**
+ * A JSON object keyed by tenant, read as a Map: z.record would silently drop a `__proto__` key, and
+ * a plain object would answer `constructor` from its prototype. Issues keep the key in their path.
+ */
+function byTenant<T extends z.ZodType>(value: T) {
+  return z.preprocess((v) => (isPlainObject(v) ? new Map(Object.entries(v)) : v), z.map(z.string(), value));
+}
 
 export const gatewayConfigSchema = z.strictObject({
   breaker: breakerSchema.partial().optional(),
@@ -57,7 +72,7 @@ export const gatewayConfigSchema = z.strictObject({
       enabled: z.boolean(),
       ttlSeconds: z.int().min(60),
       maxEntryBytes: positiveInt,
-      tenants: z.record(z.string(), z.strictObject({ enabled: z.boolean() })),
+      tenants: byTenant(z.strictObject({ enabled: z.boolean() })),
     })
     .partial()
     .optional(),
@@ -72,7 +87,7 @@ export const gatewayConfigSchema = z.strictObject({
     .partial()
     .optional(),
   limits: z.strictObject({ maxBodyBytes: positiveInt }).partial().optional(),
-  tenants: z.record(z.string(), tenantLimits.partial()).optional(),
+  tenants: byTenant(tenantLimits.partial()).optional(),
   snapshotTtlMs: z.int().min(10).optional(),
 });
 

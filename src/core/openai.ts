@@ -1,9 +1,12 @@
 import type { UpstreamFailure } from "./failure";
 
+/** Token counts as the gateway keeps them: read from the upstream only through normalizeUsage. */
 export interface Usage {
   prompt_tokens: number;
   completion_tokens: number;
   total_tokens?: number;
+  prompt_tokens_details?: Record<string, number>;
+  completion_tokens_details?: Record<string, number>;
 }
 
 /** A `chat.completion` as the upstream answered it; only the fields the gateway reads are typed. */

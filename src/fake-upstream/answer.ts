@@ -24,7 +24,16 @@ export interface Answer {
   toolCall: ToolCall | null;
   finishReason: "stop" | "tool_calls";
   usage: Usage;
+  /** Sent in place of `usage` when set: what a fault dictates, however odd. */
+  reportedUsage?: unknown;
 }
+
+/** The answer reporting `usage` instead of its own count (undefined: its own count). */
+export function withUsage(a: Answer, usage: unknown): Answer {
+  return usage === undefined ? a : { ...a, reportedUsage: usage };
+}
+
+const usageOf = (a: Answer): unknown => (a.reportedUsage === undefined ? a.usage : a.reportedUsage);
 
 export function isRecord(v: unknown): v is Json {
   return typeof v === "object" && v !== null && !Array.isArray(v);
@@ -96,7 +105,7 @@ export function completionJson(a: Answer): Json {
     created: a.created,
     model: a.model,
     choices: [{ index: 0, message, logprobs: null, finish_reason: a.finishReason }],
-    usage: a.usage,
+    usage: usageOf(a),
   };
 }
 
@@ -120,7 +129,7 @@ export function chunkEvents(a: Answer, includeUsage: boolean): string[] {
     const c: Json = { id: a.id, object: "chat.completion.chunk", created: a.created, model: a.model };
     c.choices = choices ? [{ index: 0, delta, logprobs: null, finish_reason: finish }] : [];
     // OpenAI puts `usage: null` on every chunk once usage was asked for.
-    if (includeUsage) c.usage = choices ? null : a.usage;
+    if (includeUsage) c.usage = choices ? null : usageOf(a);
     return sse(c);
   };
 

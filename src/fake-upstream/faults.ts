@@ -28,6 +28,9 @@ export const FaultSchema = z.strictObject({
   times: z.int().min(1).optional(),
   key: z.string().min(1).optional(),
   body: z.unknown().optional(),
+  // Modes that answer: the usage the answer reports, sent exactly as given (any JSON), as an odd
+  // provider might send it.
+  usage: z.unknown().optional(),
   // `large` only: the answer's content length and the content per stream event (no defaults
   // here, so other modes' stored faults keep their shape; the handler applies 1 MiB / 16 KiB).
   bytes: z

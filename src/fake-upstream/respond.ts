@@ -1,5 +1,5 @@
 // A chat request's response under the fault that applies to it (or none).
-import { type Answer, chunkEvents, completionJson, DONE, sse } from "./answer";
+import { type Answer, chunkEvents, completionJson, DONE, sse, withUsage } from "./answer";
 import { type Script, scripted, sleep, untilAborted } from "./body";
 import type { Fault } from "./faults";
 import { LARGE_DEFAULT_BYTES, LARGE_DEFAULT_CHUNK_BYTES, largeCompletion, largeStream } from "./large";
@@ -54,7 +54,8 @@ export interface ChatCall {
 
 export async function faulted(fault: Fault | null, call: ChatCall): Promise<Response> {
   const { stream, includeUsage, signal } = call;
-  const normal = (shape: Shape = {}): Response => answerResponse(call.answer(), stream, includeUsage, shape, signal);
+  const normal = (shape: Shape = {}): Response =>
+    answerResponse(withUsage(call.answer(), fault?.usage), stream, includeUsage, shape, signal);
   if (fault === null) return normal();
   switch (fault.mode) {
     case "ok":

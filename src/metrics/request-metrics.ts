@@ -31,8 +31,10 @@ function histogram(model: string): HistogramNames {
   return h;
 }
 
+/** Dollars for `usage` at the model's prices: finite and never negative, whatever it is handed. */
 export function spendUsd(model: ModelConfig, usage: Usage): number {
-  return (usage.prompt_tokens * model.price.input + usage.completion_tokens * model.price.output) / 1_000_000;
+  const usd = (usage.prompt_tokens * model.price.input + usage.completion_tokens * model.price.output) / 1_000_000;
+  return Number.isFinite(usd) && usd > 0 ? usd : 0;
 }
 
 /**

@@ -16,7 +16,7 @@ export interface Bucket {
 export const tenantBucket = (tenant: string) => `tenant:${tenant}`;
 
 export function limitsFor(settings: Settings, tenant: string): TenantLimits {
-  return settings.config.tenants.named[tenant] ?? settings.config.tenants.default;
+  return settings.config.tenants.named.get(tenant) ?? settings.config.tenants.default;
 }
 
 /** The buckets of a request: its tenant's, and for anonymous callers also their IP's. */

@@ -1,4 +1,5 @@
 import type { ModelConfig } from "../config/resolve";
+import { MAX_CHOICES } from "../config/schema";
 import type { Settings } from "../config/settings";
 import type { ChatRequest } from "../core/chat-request";
 import { invalidRequest, notFound } from "../core/errors";
@@ -12,7 +13,8 @@ export function modelAllowed(settings: Settings, tenant: string): (model: string
 
 /**
  * A tenant's request policy, applied once at the edge: the requested model must be one it may
- * use, and its token cap bounds (or, when the caller set none, sets) `max_tokens`.
+ * use, `maxChoices` bounds `n`, and `maxTokens` bounds whichever of `max_tokens` and
+ * `max_completion_tokens` the caller sent (or sets `max_tokens` when it sent neither).
  */
 export function applyTenantPolicy(
   settings: Settings,
@@ -23,7 +25,11 @@ export function applyTenantPolicy(
   if (!model || !modelAllowed(settings, tenant)(model.name)) {
     throw notFound(`The model \`${request.model}\` does not exist or you do not have access to it.`, "model_not_found", "model");
   }
-  const cap = limitsFor(settings, tenant).maxTokens;
+  const limits = limitsFor(settings, tenant);
+  const maxChoices = limits.maxChoices ?? MAX_CHOICES;
+  if ((request.n ?? 1) > maxChoices)
+    throw invalidRequest(`Invalid value for 'n': must be at most ${maxChoices} for this client.`, "n");
+  const cap = limits.maxTokens;
   if (cap === null) return { model, request };
   for (const field of ["max_tokens", "max_completion_tokens"] as const) {
     const asked = request[field];

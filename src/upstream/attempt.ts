@@ -2,6 +2,7 @@ import type { Timeouts } from "../config/schema";
 import { classifyStatus, failure, type UpstreamFailure } from "../core/failure";
 import type { AttemptEnd, ChatCompletion, StreamObserver, UpstreamFetch } from "../core/openai";
 import { SseSplitter } from "../core/sse";
+import { normalizeUsage } from "../core/usage";
 import { describeError } from "./error-response";
 import { classifyEvent, startsAnswer } from "./events";
 import { relay } from "./relay";
@@ -80,7 +81,7 @@ async function commitJson(res: Response, scope: AttemptScope): Promise<AttemptRe
   }
   scope.commit();
   scope.release();
-  const end: AttemptEnd = { outcome: "success", failure: null, usage: completion.usage ?? null, completion };
+  const end: AttemptEnd = { outcome: "success", failure: null, usage: normalizeUsage(completion.usage), completion };
   return { kind: "committed", body: text, contentType: "application/json", end: Promise.resolve(end) };
 }
 

@@ -1,6 +1,7 @@
 import { failure, type UpstreamFailure } from "../core/failure";
 import type { AttemptEnd, StreamObserver, Usage } from "../core/openai";
 import { type SseSplitter, sseEvent } from "../core/sse";
+import { normalizeUsage } from "../core/usage";
 import { ABORT, abortAfter } from "./abort";
 import { classifyEvent } from "./events";
 import type { AttemptScope } from "./scope";
@@ -131,7 +132,7 @@ class Relay {
         return { kind: "fail", failure: failure("malformed", message, { body }) };
       }
       case "chunk":
-        if (e.chunk.usage) this.usage = e.chunk.usage;
+        this.usage = normalizeUsage(e.chunk.usage) ?? this.usage;
         if (e.usageOnly) return { kind: "forward", text: this.o.clientWantsUsage ? event : null };
         this.o.observer?.onChunk(e.chunk);
         return { kind: "forward", text: event };
