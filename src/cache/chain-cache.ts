@@ -1,11 +1,11 @@
 import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
+import { CompletionAssembler } from "../core/assemble";
 import type { AnswerRecorder, CachedAnswer, ChainCache } from "../core/cache";
 import type { ChatRequest } from "../core/chat-request";
 import { log } from "../core/log";
 import type { AttemptEnd, ChatCompletionChunk } from "../core/openai";
 import { series } from "../metrics/series";
-import { StreamAssembler } from "./assemble";
 import { cacheKey } from "./key";
 
 export interface CacheScope {
@@ -74,7 +74,7 @@ export class KvChainCache implements ChainCache {
   recorder(model: ModelConfig, stream: boolean): AnswerRecorder | null {
     if (!this.enabled(model) || this.scope.noStore) return null;
     const max = this.settings.config.cache.maxEntryBytes;
-    const assembler = stream ? new StreamAssembler(max) : null;
+    const assembler = stream ? new CompletionAssembler(max) : null;
     return {
       onChunk: (chunk: ChatCompletionChunk) => assembler?.add(chunk),
       finish: (end: AttemptEnd) => {

@@ -15,7 +15,7 @@ export interface ChatCompletion {
   object: "chat.completion";
   created: number;
   model: string;
-  choices: Array<{ index: number; message: Record<string, unknown>; finish_reason: string | null }>;
+  choices: Array<{ index: number; message: Record<string, unknown>; logprobs?: unknown; finish_reason: string | null }>;
   usage?: Usage | null;
   [field: string]: unknown;
 }
@@ -25,7 +25,7 @@ export interface ChatCompletionChunk {
   object: "chat.completion.chunk";
   created: number;
   model: string;
-  choices: Array<{ index: number; delta: Record<string, unknown>; finish_reason: string | null }>;
+  choices: Array<{ index: number; delta: Record<string, unknown>; logprobs?: unknown; finish_reason: string | null }>;
   usage?: Usage | null;
   [field: string]: unknown;
 }
