@@ -36,6 +36,10 @@ const METRICS: Record<string, { type: Kind; help: string }> = {
   },
   gateway_local_skips_total: { type: "counter", help: "Requests an isolate skipped from its snapshot, by model and reason." },
   gateway_breaker_object_errors_total: { type: "counter", help: "Breaker Durable Object calls that failed, by model and kind." },
+  gateway_breaker_report_drops_total: {
+    type: "counter",
+    help: "Parts of isolate reports a breaker object dropped, by model and part (outcome, delta, report, duplicate, failed).",
+  },
   gateway_circuit_transitions_total: { type: "counter", help: "Circuit transitions by model, from and to." },
   gateway_circuit_outcomes_total: { type: "counter", help: "Outcomes applied to a circuit, by model and outcome." },
   gateway_circuit_opens_total: { type: "counter", help: "Times a circuit stopped admitting (opened or was forced open)." },

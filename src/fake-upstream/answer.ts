@@ -24,6 +24,8 @@ export interface Answer {
   toolCall: ToolCall | null;
   finishReason: "stop" | "tool_calls";
   usage: Usage;
+  /** Sent instead of `usage` when set: a provider's odd or broken usage object, verbatim. */
+  usageOverride?: Record<string, unknown>;
 }
 
 export function isRecord(v: unknown): v is Json {
@@ -96,7 +98,7 @@ export function completionJson(a: Answer): Json {
     created: a.created,
     model: a.model,
     choices: [{ index: 0, message, logprobs: null, finish_reason: a.finishReason }],
-    usage: a.usage,
+    usage: a.usageOverride ?? a.usage,
   };
 }
 
@@ -120,7 +122,7 @@ export function chunkEvents(a: Answer, includeUsage: boolean): string[] {
     const c: Json = { id: a.id, object: "chat.completion.chunk", created: a.created, model: a.model };
     c.choices = choices ? [{ index: 0, delta, logprobs: null, finish_reason: finish }] : [];
     // OpenAI puts `usage: null` on every chunk once usage was asked for.
-    if (includeUsage) c.usage = choices ? null : a.usage;
+    if (includeUsage) c.usage = choices ? null : (a.usageOverride ?? a.usage);
     return sse(c);
   };
 

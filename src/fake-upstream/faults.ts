@@ -28,6 +28,8 @@ export const FaultSchema = z.strictObject({
   times: z.int().min(1).optional(),
   key: z.string().min(1).optional(),
   body: z.unknown().optional(),
+  // Answering modes (ok, slow_*, cut_after): the usage object sent instead of the true one.
+  usage: z.record(z.string(), z.unknown()).optional(),
   // `large` only: the answer's content length and the content per stream event (no defaults
   // here, so other modes' stored faults keep their shape; the handler applies 1 MiB / 16 KiB).
   bytes: z

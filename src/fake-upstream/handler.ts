@@ -98,7 +98,9 @@ interface ChatCall {
 
 async function faulted(fault: Fault | null, call: ChatCall): Promise<Response> {
   const { stream, includeUsage, signal } = call;
-  const normal = (shape: Shape = {}): Response => answerResponse(call.answer(), stream, includeUsage, shape, signal);
+  const usageOverride = fault?.usage;
+  const reply = (): Answer => (usageOverride ? { ...call.answer(), usageOverride } : call.answer());
+  const normal = (shape: Shape = {}): Response => answerResponse(reply(), stream, includeUsage, shape, signal);
   if (fault === null) return normal();
   switch (fault.mode) {
     case "ok":
