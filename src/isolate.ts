@@ -21,7 +21,7 @@ export class Isolate {
     if (entry?.from === settings) return entry.ch;
     const wanted = objectSettings(model, settings);
     if (entry) {
-      entry.ch.settings = wanted;
+      entry.ch.configure(wanted);
       entry.from = settings;
       return entry.ch;
     }
@@ -41,7 +41,7 @@ export class Isolate {
     amount = 1,
   ): void {
     const ch = this.channel(env, model, settings);
-    ch.outbox.count(series, amount);
+    ch.count(series, amount);
     const timer = ch.flushWithin(settings.config.snapshotTtlMs);
     if (timer) waitUntil(timer);
   }
@@ -49,7 +49,7 @@ export class Isolate {
   usage(env: Env, bucket: string): UsageChannel {
     let ch = this.usageChannels.get(bucket);
     if (!ch) {
-      ch = new UsageChannel((delta) => env.TENANTS.getByName(bucket).sync(delta));
+      ch = new UsageChannel((batches) => env.TENANTS.getByName(bucket).sync(batches), bucket);
       // Anonymous callers add one bucket per IP: keep the map from growing without bound.
       if (this.usageChannels.size >= 10_000) this.usageChannels.clear();
       this.usageChannels.set(bucket, ch);

@@ -2,6 +2,9 @@ import { evictDurableObject, runDurableObjectAlarm, runInDurableObject } from "c
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { BreakerObject } from "../src/breaker/object";
+import type { Report } from "../src/breaker/protocol";
+import type { Batch } from "../src/core/sync-channel";
+import { OBJECT_CALL_TIMEOUT_MS } from "../src/core/time";
 import { injectBreakerFault } from "./support/breaker-faults";
 import {
   chat,
@@ -27,6 +30,11 @@ function setup(breaker: Record<string, unknown>, extra: Record<string, unknown> 
   };
   delete (config as Record<string, unknown>).model;
   return { up, model, config, gw: gateway(up, { config }) };
+}
+
+/** A report batch as an isolate sends it, with an id of its own. */
+function batch(data: Report): Batch<Report> {
+  return { id: crypto.randomUUID(), data };
 }
 
 async function fail(gw: GatewayUnderTest, model: string, times: number) {
@@ -150,7 +158,7 @@ describe("one circuit breaker per model", () => {
       config: { ...c.settings.config.models.get(model)!.breaker, coolingMaxMs: 60_000 },
       alertWebhookUrl: null,
     };
-    const lost = await env.BREAKERS.getByName(model).sync({ settings, report: null, permits: [200] });
+    const lost = await env.BREAKERS.getByName(model).sync({ settings, reports: [], permits: [200] });
     expect(lost.grants[0]?.kind).toBe("admitted");
     const denied = await chat(gw, chatBody(model));
     expect(denied.status).toBe(503);
@@ -160,6 +168,32 @@ describe("one circuit breaker per model", () => {
     expect(res.status).toBe(200);
     await gw.settle();
     expect((await c.detail(model)).lifetime.expiredLeases).toBe(1);
+  });
+
+  it("a permit the Durable Object grants after the waiter gave up is handed back at once", async () => {
+    const { up, model, gw } = setup({ failureThreshold: 1, openTimeoutMs: 100, halfOpenMaxCalls: 1 });
+    const c = await circuits(gw);
+    await up.fault({ model: "*", mode: "status", status: 503, times: 1 });
+    await fail(gw, model, 1);
+    await sleep(150);
+    // The object is slow: it answers only after the isolate stopped waiting for the permit.
+    const stub = env.BREAKERS.getByName(model);
+    const slow = runInDurableObject(stub, (_obj: BreakerObject, state) =>
+      state.blockConcurrencyWhile(() => sleep(OBJECT_CALL_TIMEOUT_MS + 500)),
+    );
+    await sleep(20);
+    const started = Date.now();
+    const res = await chat(gw, chatBody(model));
+    expect(Date.now() - started).toBeLessThan(OBJECT_CALL_TIMEOUT_MS + 400);
+    expect(res.status).toBe(503);
+    await res.body?.cancel();
+    await slow;
+    // Without the hand-back the slot would stay reserved for the lease (requestMs + 5 s).
+    await eventually(async () => (await c.detail(model)).halfOpenInFlight === 0, 1000);
+    const next = await chat(gw, chatBody(model));
+    expect(next.status).toBe(200);
+    await next.body?.cancel();
+    await gw.settle();
   });
 
   it("a probe whose client went away releases its permit at once", async () => {
@@ -261,11 +295,15 @@ describe("one circuit breaker per model", () => {
     const S = { kind: "success" } as const;
     const F = { kind: "failure", reason: "server_error" } as const;
     const outcomes = [S, F, F, S, F].map((outcome) => ({ outcome, n: 1, permitId: null }));
-    const res = await env.BREAKERS.getByName(model).sync({ settings, report: { outcomes, deltas: {} }, permits: [] });
+    const res = await env.BREAKERS.getByName(model).sync({ settings, reports: [batch({ outcomes, deltas: {} })], permits: [] });
     expect(res.snapshot.state).toBe("closed");
     expect((await c.detail(model)).consecutiveFailures).toBe(1);
     const more = [{ outcome: F, n: 2, permitId: null }];
-    const tripped = await env.BREAKERS.getByName(model).sync({ settings, report: { outcomes: more, deltas: {} }, permits: [] });
+    const tripped = await env.BREAKERS.getByName(model).sync({
+      settings,
+      reports: [batch({ outcomes: more, deltas: {} })],
+      permits: [],
+    });
     expect(tripped.snapshot.state).toBe("open");
   });
 
@@ -281,7 +319,7 @@ describe("one circuit breaker per model", () => {
     const F = { kind: "failure", reason: "server_error" } as const;
     const S = { kind: "success" } as const;
     const sync = (outcome: typeof F | typeof S, n: number) =>
-      stub.sync({ settings, report: { outcomes: [{ outcome, n, permitId: null }], deltas: {} }, permits: [] });
+      stub.sync({ settings, reports: [batch({ outcomes: [{ outcome, n, permitId: null }], deltas: {} })], permits: [] });
     expect((await sync(F, 9)).snapshot.state).toBe("closed"); // 100 % failures but below minimumCalls
     expect((await sync(S, 10)).snapshot.state).toBe("closed"); // 9/19 < 50 %
     expect((await sync(F, 1)).snapshot.state).toBe("open"); // 10/20 = 50 %
@@ -321,6 +359,49 @@ describe("the shared circuit across isolates", () => {
     await b.settle();
     const res = await chat(b, chatBody(model));
     expect(res.status).toBe(200);
+    await b.settle();
+  });
+
+  it("an isolate that has not consulted a model for a while sees an admin reset before deciding", async () => {
+    const ttl = 100;
+    const up = new Upstream();
+    const primary = uniqueModel();
+    const fallback = uniqueModel("deepseek-v3.2");
+    const config = {
+      models: { [primary]: { fallbacks: [fallback] }, [fallback]: { breaker: { failureThreshold: 1, openTimeoutMs: 60_000 } } },
+      retry: { maxRetries: 0 },
+      fallbackOrder: ["models"],
+      snapshotTtlMs: ttl,
+    };
+    const a = gateway(up, { config });
+    const b = gateway(up, { config });
+    await up.fault({ model: fallback, mode: "status", status: 503, times: 1 });
+    await fail(b, fallback, 1);
+    expect((await chat(b, chatBody(fallback))).status).toBe(503); // b holds an open snapshot
+    await b.settle();
+    await (await circuits(a)).reset(fallback, "fixed");
+    await sleep(2 * ttl + 50); // b does not consult the fallback meanwhile
+    await up.fault({ model: primary, mode: "status", status: 503 });
+    const res = await chat(b, chatBody(primary));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("x-gateway-model")).toBe(fallback);
+    await res.body?.cancel();
+    await b.settle();
+  });
+
+  it("a forced-open snapshot older than 2 × snapshotTtlMs is refreshed before deciding", async () => {
+    const ttl = 100;
+    const { up, model, config } = setup({}, { snapshotTtlMs: ttl });
+    const a = gateway(up, { config });
+    const b = gateway(up, { config });
+    await (await circuits(a)).forceOpen(model, "maintenance", null);
+    expect((await chat(b, chatBody(model))).status).toBe(503);
+    await b.settle();
+    await (await circuits(a)).reset(model, "done");
+    await sleep(2 * ttl + 50);
+    const res = await chat(b, chatBody(model));
+    expect(res.status).toBe(200);
+    await res.body?.cancel();
     await b.settle();
   });
 

@@ -29,7 +29,7 @@ function tenantOf(c: Context<AppEnv>): string {
   return name;
 }
 
-const usageOf = (env: Env, tenant: string) => env.TENANTS.getByName(tenantBucket(tenant)).sync({ requests: 0, spendUsd: 0 });
+const usageOf = (env: Env, tenant: string) => env.TENANTS.getByName(tenantBucket(tenant)).sync([]);
 
 /** `/admin/tenants`: each tenant's limits and today's usage (DESIGN §5). Mounted behind admin auth. */
 export function mountTenants(app: Hono<AppEnv>): void {

@@ -1,162 +1,115 @@
 import type { Outcome } from "../core/circuit";
 import { log } from "../core/log";
-import { OBJECT_CALL_TIMEOUT_MS, settledWithin, sleep } from "../core/time";
+import { type Batch, type Exchange, SyncChannel, type SyncTrouble } from "../core/sync-channel";
 import { series } from "../metrics/series";
 import { Outbox } from "./outbox";
-import type { ObjectSettings, Snapshot, SyncRequest, SyncResponse } from "./protocol";
+import type { ObjectSettings, Report, Snapshot, SyncRequest, SyncResponse } from "./protocol";
 import type { Admission } from "./state";
 
 export type Sync = (req: SyncRequest) => Promise<SyncResponse>;
 
+/** A request waiting for a probe permit; `gone` once it stopped waiting (a late grant goes back). */
 interface Waiter {
   leaseMs: number;
-  resolve: (grant: Admission | null) => void;
-}
-
-/** How long an isolate stops waiting on a Durable Object that just failed. */
-const UNAVAILABLE_BACKOFF_MS = 1_000;
-
-function failureKind(err: unknown): { retryable: boolean; overloaded: boolean } {
-  const e = err as { retryable?: unknown; overloaded?: unknown } | null;
-  return { retryable: e?.retryable === true, overloaded: e?.overloaded === true };
+  state: "waiting" | "answered" | "gone";
+  grant: Admission | null;
 }
 
 /**
- * One isolate's line to one model's Durable Object (DESIGN §2.3, §10): the cached snapshot,
- * the outbox of outcomes, and at most one call in flight. Everything that wants the object while
- * a call is out (refreshes, permits, urgent reports) rides on the single next call.
+ * One isolate's line to one model's Durable Object (DESIGN §2.3, §10): the cached snapshot, the
+ * outbox of outcomes and metric deltas, and the permit requests that ride on the next call.
  */
-export class ModelChannel {
-  snapshot: Snapshot | null = null;
-  fetchedAt = 0;
-  /** After a failed call, requests stop waiting on the object for a while and use the snapshot. */
-  unavailableUntil = 0;
-  readonly outbox = new Outbox();
+export class ModelChannel extends SyncChannel<Report, SyncResponse, Snapshot> {
+  private readonly outbox = new Outbox();
   private waiters: Waiter[] = [];
-  private inflight: Promise<void> | null = null;
-  private inflightSince = 0;
-  private next: Promise<void> | null = null;
-  private timerArmed = false;
 
   constructor(
     private readonly sync: Sync,
-    public settings: ObjectSettings,
-  ) {}
-
-  /** Sends what is queued now, or right after the call in flight; resolves once it is out. */
-  flush(): Promise<void> {
-    return this.bounded(this.queue());
+    private settings: ObjectSettings,
+  ) {
+    super("breaker_object", { model: settings.model });
   }
 
-  /** A fresh snapshot: the call in flight already is one. */
-  refresh(): Promise<void> {
-    return this.bounded(this.inflight ?? this.send());
+  /** The config changed: later calls carry the new settings (the object's machine follows them). */
+  configure(settings: ObjectSettings): void {
+    this.settings = settings;
   }
 
-  /** Null when no answer came: the caller decides from the snapshot. */
-  requestPermit(leaseMs: number): Promise<Admission | null> {
-    return new Promise((resolve) => {
-      const waiter = { leaseMs, resolve };
-      this.waiters.push(waiter);
-      void this.flush().then(() => {
-        // Given up on before its call went out: a permit granted later would go unused.
-        const i = this.waiters.indexOf(waiter);
-        if (i >= 0) this.waiters.splice(i, 1);
-        resolve(null);
-      });
-    });
+  snapshot(): Snapshot | null {
+    return this.view();
   }
 
-  private queue(): Promise<void> {
-    if (!this.inflight) return this.send();
-    this.next ??= this.inflight.then(() => {
-      this.next = null;
-      if (this.inflight) return this.queue();
-      return this.waiters.length > 0 || !this.outbox.empty ? this.send() : undefined;
-    });
-    return this.next;
+  /** Adds to a metric series; it reaches the object with the next report. */
+  count(name: string, amount = 1): void {
+    this.outbox.count(name, amount);
   }
 
-  /**
-   * Every wait on the shared call is bounded by the waiter's own timer. A Durable Object call
-   * belongs to the request that started it; if that request ends first, the call never settles,
-   * and without this every later request would wait on it forever.
-   */
-  private async bounded(work: Promise<void>): Promise<void> {
-    if (await settledWithin(work, OBJECT_CALL_TIMEOUT_MS)) return;
-    if (this.inflight && Date.now() - this.inflightSince >= OBJECT_CALL_TIMEOUT_MS) {
-      this.inflight = null;
-      this.next = null;
-      this.unavailableUntil = Date.now() + UNAVAILABLE_BACKOFF_MS;
-      this.outbox.count(series("gateway_breaker_object_errors_total", { model: this.settings.model, kind: "timeout" }));
-      log("warn", "breaker_object_call_abandoned", { model: this.settings.model });
-    }
+  /** Null when no answer came in time: the caller decides from the snapshot. */
+  async requestPermit(leaseMs: number): Promise<Admission | null> {
+    const waiter: Waiter = { leaseMs, state: "waiting", grant: null };
+    this.waiters.push(waiter);
+    await this.flush();
+    const i = this.waiters.indexOf(waiter);
+    if (i >= 0) this.waiters.splice(i, 1); // its call never went out
+    if (waiter.state === "answered") return waiter.grant;
+    waiter.state = "gone";
+    return null;
   }
 
   /** Queues an outcome; failures and probe outcomes go at once unless the circuit is open. */
   report(outcome: Outcome, permitId: string | null, ttlMs: number): Promise<void> {
     this.outbox.add(outcome, permitId);
-    if (outcome.kind === "rate_limited" && this.snapshot) {
+    const s = this.view();
+    if (outcome.kind === "rate_limited" && s) {
       const until = Date.now() + Math.min(outcome.retryAfterMs ?? 1000, this.settings.config.coolingMaxMs);
-      this.snapshot = { ...this.snapshot, coolingUntil: Math.max(this.snapshot.coolingUntil ?? 0, until) };
+      this.amendView({ ...s, coolingUntil: Math.max(s.coolingUntil ?? 0, until) });
     }
-    const open = this.snapshot?.state === "open" || this.snapshot?.state === "forced_open";
+    const open = s?.state === "open" || s?.state === "forced_open";
     const urgent = permitId !== null || outcome.kind === "rate_limited" || (outcome.kind === "failure" && !open);
     return urgent ? this.flush() : (this.flushWithin(ttlMs) ?? Promise.resolve());
   }
 
-  /**
-   * Arms the timer that bounds how long a quiet isolate sits on its reports. Null when it is
-   * armed already: another request's waitUntil holds it, so the caller need not.
-   */
-  flushWithin(ttlMs: number): Promise<void> | null {
-    if (this.timerArmed) return null;
-    this.timerArmed = true;
-    return sleep(ttlMs).then(() => {
-      this.timerArmed = false;
-      return this.outbox.empty ? undefined : this.flush();
-    });
+  protected takePending(): Report | null {
+    return this.outbox.take();
   }
 
-  private send(): Promise<void> {
+  protected wantsCall(): boolean {
+    return this.waiters.length > 0 || !this.outbox.empty;
+  }
+
+  protected exchange(batches: Batch<Report>[]): Exchange<SyncResponse, Snapshot> {
     const waiters = this.waiters.splice(0);
-    const report = this.outbox.take();
-    const request: SyncRequest = { settings: this.settings, report, permits: waiters.map((w) => w.leaseMs) };
-    const call: Promise<void> = this.call(request)
-      .then(
-        (res) => {
-          this.snapshot = res.snapshot;
-          this.fetchedAt = Date.now();
-          this.unavailableUntil = 0;
-          for (const [i, w] of waiters.entries()) w.resolve(res.grants[i] ?? null);
-        },
-        (err: unknown) => {
-          if (report) this.outbox.restore(report);
-          const { overloaded } = failureKind(err);
-          const kind = overloaded ? "overloaded" : "error";
-          this.unavailableUntil = Date.now() + UNAVAILABLE_BACKOFF_MS;
-          this.outbox.count(series("gateway_breaker_object_errors_total", { model: this.settings.model, kind }));
-          log("warn", "breaker_object_unavailable", { model: this.settings.model, kind });
-          for (const w of waiters) w.resolve(null);
-        },
-      )
-      .finally(() => {
-        if (this.inflight === call) this.inflight = null;
-      });
-    this.inflight = call;
-    this.inflightSince = Date.now();
-    return call;
+    const request: SyncRequest = { settings: this.settings, reports: batches, permits: waiters.map((w) => w.leaseMs) };
+    return {
+      send: () => this.sync(request),
+      answered: (res) => {
+        for (const [i, w] of waiters.entries()) this.settle(w, res.grants[i] ?? null);
+        return res.snapshot;
+      },
+      unanswered: () => {
+        for (const w of waiters) if (w.state === "waiting") w.state = "gone";
+      },
+    };
   }
 
-  /** Retries once, with jitter, only what the runtime marks retryable and not overloaded. */
-  private async call(request: SyncRequest): Promise<SyncResponse> {
-    try {
-      return await this.sync(request);
-    } catch (err) {
-      const { retryable, overloaded } = failureKind(err);
-      if (!retryable || overloaded) throw err;
-      await sleep(10 + Math.random() * 40);
-      return this.sync(request);
+  protected counted(trouble: SyncTrouble): void {
+    const kind = trouble === "dropped" ? "report_dropped" : trouble;
+    this.outbox.count(series("gateway_breaker_object_errors_total", { model: this.settings.model, kind }));
+  }
+
+  /**
+   * A permit granted after its request stopped waiting would hold a half-open slot with no probe
+   * behind it until the lease ran out: it is handed back at once, as an ignored outcome.
+   */
+  private settle(w: Waiter, grant: Admission | null): void {
+    if (w.state === "waiting") {
+      w.state = "answered";
+      w.grant = grant;
+      return;
     }
+    if (grant?.kind !== "admitted" || grant.permitId === null) return;
+    this.outbox.add({ kind: "ignored" }, grant.permitId);
+    log("info", "breaker_permit_handed_back", { model: this.settings.model });
+    void this.flush();
   }
 }

@@ -12,8 +12,6 @@ export function objectSettings(model: ModelConfig, settings: Settings): ObjectSe
   return { model: model.name, config, alertWebhookUrl: settings.alertWebhookUrl };
 }
 
-type Local = { decided: GateDecision } | { decided: null; stale: boolean };
-
 /**
  * Admission as DESIGN §2.3 lays it out: CLOSED and OPEN are decided from the isolate's snapshot
  * with no round trip; only a cold isolate, an open circuit past its wait and HALF_OPEN ask the
@@ -29,24 +27,22 @@ export class BreakerGate implements ModelGate {
   private async admit(model: ModelConfig, stream: boolean): Promise<GateDecision> {
     const ch = this.channel(model);
     const ttl = this.settings.config.snapshotTtlMs;
-    if (ch.unavailableUntil > Date.now()) return this.fromSnapshot(ch.snapshot);
-    const local = this.decideLocally(ch.snapshot, ch.fetchedAt, Date.now());
-    const age = Date.now() - ch.fetchedAt;
-    if (local.decided) {
-      if (age >= ttl) this.waitUntil(ch.refresh());
-      if (!local.decided.admitted)
-        ch.outbox.count(series("gateway_local_skips_total", { model: model.name, reason: local.decided.reason }));
-      return local.decided;
-    }
-    if (local.stale) {
-      // A closed snapshot past twice its TTL is too old to trust: wait for the refresh.
+    if (ch.unavailable()) return this.fromSnapshot(ch.snapshot());
+    if (ch.snapshot() !== null && ch.ageMs() >= 2 * ttl) {
+      // Too old to trust, whatever it says (a reset or an opening elsewhere): a bounded wait for a
+      // fresh one, so an isolate that had not asked about this model for a while decides on news.
       await ch.refresh();
-      const fresh = this.decideLocally(ch.snapshot, ch.fetchedAt, Date.now());
-      if (fresh.decided) return fresh.decided;
+      if (ch.unavailable()) return this.fromSnapshot(ch.snapshot());
+    }
+    const local = this.decideLocally(ch.snapshot(), Date.now());
+    if (local) {
+      if (ch.ageMs() >= ttl) this.waitUntil(ch.refresh());
+      if (!local.admitted) ch.count(series("gateway_local_skips_total", { model: model.name, reason: local.reason }));
+      return local;
     }
     const leaseMs = stream ? model.timeouts.streamTotalMs : model.timeouts.requestMs;
     const grant = await ch.requestPermit(leaseMs + LEASE_MARGIN_MS);
-    return grant ? this.fromGrant(grant, ch.snapshot) : this.fromSnapshot(ch.snapshot);
+    return grant ? this.fromGrant(grant, ch.snapshot()) : this.fromSnapshot(ch.snapshot());
   }
 
   async run<T>(model: ModelConfig, stream: boolean, attempt: (admitted: Admitted) => Promise<Attempted<T>>): Promise<GateRun<T>> {
@@ -78,37 +74,34 @@ export class BreakerGate implements ModelGate {
   }
 
   coolingUntil(model: ModelConfig): number | null {
-    const until = this.channel(model).snapshot?.coolingUntil ?? null;
+    const until = this.channel(model).snapshot()?.coolingUntil ?? null;
     return until !== null && until > Date.now() ? until : null;
   }
 
-  private decideLocally(s: Snapshot | null, fetchedAt: number, now: number): Local {
-    if (!s) return { decided: null, stale: false };
+  /** Null when only the Durable Object can decide (no snapshot, open past its wait, half-open). */
+  private decideLocally(s: Snapshot | null, now: number): GateDecision | null {
+    if (!s) return null;
     if (s.coolingUntil !== null && s.coolingUntil > now) {
-      return { decided: { admitted: false, reason: "cooling", retryAt: s.coolingUntil, state: s.state } };
+      return { admitted: false, reason: "cooling", retryAt: s.coolingUntil, state: s.state };
     }
     switch (s.state) {
-      case "closed": {
-        // Older than 2×TTL, a closed snapshot is not trusted: admit waits for a refresh.
-        return now - fetchedAt < 2 * this.settings.config.snapshotTtlMs
-          ? { decided: { admitted: true, permitId: null, state: "closed" } }
-          : { decided: null, stale: true };
-      }
+      case "closed":
+        return { admitted: true, permitId: null, state: "closed" };
       case "open":
         if (s.nextAttemptAt !== null && s.nextAttemptAt > now) {
-          return { decided: { admitted: false, reason: "open", retryAt: s.nextAttemptAt, state: "open" } };
+          return { admitted: false, reason: "open", retryAt: s.nextAttemptAt, state: "open" };
         }
-        return { decided: null, stale: false };
+        return null;
       case "forced_open":
         if (s.nextAttemptAt === null || s.nextAttemptAt > now) {
-          return { decided: { admitted: false, reason: "forced_open", retryAt: s.nextAttemptAt, state: "forced_open" } };
+          return { admitted: false, reason: "forced_open", retryAt: s.nextAttemptAt, state: "forced_open" };
         }
-        return { decided: null, stale: false };
+        return null;
       case "half_open":
         if (s.recheckAt !== null && s.recheckAt > now) {
-          return { decided: { admitted: false, reason: "half_open_full", retryAt: s.recheckAt, state: "half_open" } };
+          return { admitted: false, reason: "half_open_full", retryAt: s.recheckAt, state: "half_open" };
         }
-        return { decided: null, stale: false };
+        return null;
     }
   }
 
@@ -124,8 +117,8 @@ export class BreakerGate implements ModelGate {
    */
   private fromSnapshot(s: Snapshot | null): GateDecision {
     if (!s) return { admitted: true, permitId: null, state: "closed" };
-    const local = this.decideLocally(s, Date.now(), Date.now());
-    if (local.decided) return local.decided;
+    const local = this.decideLocally(s, Date.now());
+    if (local) return local;
     if (s.state === "open" || s.state === "forced_open")
       return { admitted: false, reason: s.state, retryAt: s.nextAttemptAt, state: s.state };
     return {

@@ -1,10 +1,12 @@
 import { DurableObject } from "cloudflare:workers";
 import { postAlert } from "../core/alerts";
 import { log } from "../core/log";
+import { ReportIds } from "../core/report-ids";
 import { series } from "../metrics/series";
 import { alertWorthy, transitionAlert } from "./alerts";
 import { Breaker } from "./machine";
-import type { CircuitDetail, ObjectSettings, Report, Snapshot, SyncRequest, SyncResponse, TransitionRecord } from "./protocol";
+import type { CircuitDetail, ObjectSettings, Snapshot, SyncRequest, SyncResponse, TransitionRecord } from "./protocol";
+import { checkReport } from "./report-check";
 import type { Admission, BreakerConfig, BreakerData, Transition } from "./state";
 
 const HISTORY_LIMIT = 50;
@@ -19,9 +21,11 @@ export class BreakerObject extends DurableObject<Env> {
   private settings: ObjectSettings | null = null;
   private saved: BreakerData | undefined;
   private calls = 0;
+  private readonly reportIds: ReportIds;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.reportIds = new ReportIds(ctx.storage.sql);
     ctx.blockConcurrencyWhile(async () => {
       const sql = ctx.storage.sql;
       sql.exec(
@@ -43,10 +47,11 @@ export class BreakerObject extends DurableObject<Env> {
   }
 
   async sync(req: SyncRequest): Promise<SyncResponse> {
-    const breaker = this.use(req.settings);
     this.calls++;
-    const transitions: Transition[] = [...breaker.tick()];
-    if (req.report) this.apply(breaker, req.report, transitions);
+    const transitions: Transition[] = [...this.use(req.settings).tick()];
+    const reports: unknown[] = Array.isArray(req.reports) ? req.reports : [];
+    for (const raw of reports) transitions.push(...this.applyReport(this.use(req.settings), raw));
+    const breaker = this.use(req.settings);
     const grants: Admission[] = [];
     for (const leaseMs of req.permits) {
       const { admission, transitions: t } = breaker.acquire(leaseMs);
@@ -108,18 +113,52 @@ export class BreakerObject extends DurableObject<Env> {
     return this.breaker;
   }
 
-  private apply(breaker: Breaker, report: Report, out: Transition[]): void {
-    for (const run of report.outcomes) {
-      for (let i = 0; i < run.n; i++) out.push(...breaker.record(run.outcome, run.permitId));
+  /**
+   * Applies one report batch, once (its id is remembered) and whole or not at all. It is checked
+   * first (DESIGN §12), so nothing in it can make this throw; should something fail all the same,
+   * the batch is dropped, the machine rolled back, and the call goes on: a bad report never blocks
+   * the next one.
+   */
+  private applyReport(breaker: Breaker, raw: unknown): Transition[] {
+    const report = checkReport(raw);
+    if (!report || this.reportIds.seen(report.id)) {
+      this.dropped(report ? "duplicate" : "report", 1);
+      return [];
     }
-    const sql = this.ctx.storage.sql;
-    for (const [name, value] of Object.entries(report.deltas)) {
-      sql.exec(
-        "INSERT INTO series (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
-        name,
-        value,
-      );
+    const before = breaker.toJSON();
+    const out: Transition[] = [];
+    try {
+      this.ctx.storage.transactionSync(() => {
+        for (const run of report.outcomes) {
+          for (let i = 0; i < run.n; i++) out.push(...breaker.record(run.outcome, run.permitId));
+        }
+        for (const [name, value] of report.deltas) this.addSeries(name, value);
+        this.reportIds.remember(report.id);
+      });
+    } catch (err) {
+      this.breaker = null;
+      this.saved = before;
+      log("error", "breaker_report_failed", { model: this.settings?.model, id: report.id, error: String(err) });
+      this.dropped("failed", 1);
+      return [];
     }
+    if (report.dropped.outcomes > 0) this.dropped("outcome", report.dropped.outcomes, report.id);
+    if (report.dropped.deltas > 0) this.dropped("delta", report.dropped.deltas, report.id);
+    return out;
+  }
+
+  private dropped(part: "report" | "duplicate" | "failed" | "outcome" | "delta", n: number, id?: string): void {
+    const model = this.settings?.model ?? "";
+    this.addSeries(series("gateway_breaker_report_drops_total", { model, part }), n);
+    if (part !== "duplicate") log("warn", "breaker_report_dropped", { model, part, n, id });
+  }
+
+  private addSeries(name: string, value: number): void {
+    this.ctx.storage.sql.exec(
+      "INSERT INTO series (name, value) VALUES (?, ?) ON CONFLICT(name) DO UPDATE SET value = value + excluded.value",
+      name,
+      value,
+    );
   }
 
   /** Persists before the reply leaves (SQLite writes are synchronous behind the output gate). */

@@ -1,4 +1,5 @@
 import type { Outcome } from "../core/circuit";
+import { log } from "../core/log";
 import type { OutcomeRun, Report } from "./protocol";
 
 function sameOutcome(a: Outcome, b: Outcome): boolean {
@@ -24,7 +25,12 @@ export class Outbox {
     this.size++;
   }
 
+  /** A value that is no count (NaN, infinite, negative) is dropped: merged, it would spoil the series. */
   count(series: string, amount = 1): void {
+    if (!(Number.isFinite(amount) && amount >= 0)) {
+      log("warn", "metric_delta_dropped", { series, amount: String(amount) });
+      return;
+    }
     if (!(series in this.deltas)) this.size++;
     this.deltas[series] = (this.deltas[series] ?? 0) + amount;
   }
@@ -40,15 +46,5 @@ export class Outbox {
     this.deltas = {};
     this.size = 0;
     return report;
-  }
-
-  /** Puts back a report whose delivery failed, ahead of anything queued since. */
-  restore(report: Report): void {
-    const later = this.runs;
-    this.runs = [];
-    for (const run of [...report.outcomes, ...later]) {
-      for (let i = 0; i < run.n; i++) this.add(run.outcome, run.permitId);
-    }
-    for (const [series, amount] of Object.entries(report.deltas)) this.count(series, amount);
   }
 }

@@ -1,4 +1,5 @@
 import type { CircuitState, Outcome } from "../core/circuit";
+import type { Batch } from "../core/sync-channel";
 import type { Admission, BreakerConfig, CircuitView, Transition } from "./state";
 
 /**
@@ -28,7 +29,8 @@ export interface ObjectSettings {
 
 export interface SyncRequest {
   settings: ObjectSettings;
-  report: Report | null;
+  /** Oldest first; a batch sent again (its answer was lost) keeps its id and is applied once. */
+  reports: Batch<Report>[];
   /** One lease length per permit wanted (stream or not decides it). */
   permits: number[];
 }

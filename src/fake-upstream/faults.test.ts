@@ -25,6 +25,17 @@ describe("fault modes", () => {
     expect(await res.json()).toMatchObject({ error: { type: "server_error", param: null } });
   });
 
+  it("usage: an answering mode sends the given usage object verbatim, plain and streamed", async () => {
+    const { handler } = fake();
+    const usage = { total_tokens: 10 };
+    await setFaults(handler, { model: "gpt-4.1", mode: "ok", usage, times: 2 });
+    const plain = await handler(chatRequest(hello()));
+    expect(((await plain.json()) as { usage: unknown }).usage).toEqual(usage);
+    const stream = await handler(chatRequest(hello("gpt-4.1", { stream: true, stream_options: { include_usage: true } })));
+    const last = events(await stream.text()).at(-2) ?? "";
+    expect(JSON.parse(last).usage).toEqual(usage);
+  });
+
   it("hang: never answers, and gives up when the client aborts", async () => {
     const { handler, stats } = fake();
     await setFaults(handler, { model: "gpt-4.1", mode: "hang" });

@@ -75,6 +75,11 @@ export const METRICS = {
     help: "Breaker Durable Object calls that failed, by model and kind.",
     labels: ["model", "kind"],
   },
+  gateway_breaker_report_drops_total: {
+    type: "counter",
+    help: "Parts of isolate reports a breaker object dropped, by model and part (outcome, delta, report, duplicate, failed).",
+    labels: ["model", "part"],
+  },
   gateway_circuit_transitions_total: {
     type: "counter",
     help: "Circuit transitions by model, from and to.",
