@@ -463,7 +463,7 @@ describe("every message shape OpenAI publishes is accepted and forwarded untouch
     foo_bar: { x: 1 },
   };
 
-  it("non-streaming: the upstream receives the body exactly as sent", async () => {
+  it("non-streaming: the upstream receives the body as sent, asked for a stream with usage (DESIGN §12)", async () => {
     const { up, model, gw } = setup();
     const body = { model, messages, ...extra };
     const res = await chat(gw, body);
@@ -472,7 +472,19 @@ describe("every message shape OpenAI publishes is accepted and forwarded untouch
     expect(answer.choices[0]?.message.content).toBe(`Hello from ${model}. You said: and now?`);
     const { requests } = await up.stats();
     expect(requests).toHaveLength(1);
-    expect(requests[0]?.body).toEqual(body);
+    expect(requests[0]?.body).toEqual({ ...body, stream: true, stream_options: { include_usage: true } });
+    await gw.settle();
+  });
+
+  it('non-streaming with upstreamStreaming "as_requested": the upstream receives the body exactly as sent', async () => {
+    const up = new Upstream();
+    const model = uniqueModel();
+    const gw = gateway(up, { config: { models: { [model]: { upstreamStreaming: "as_requested" } } } });
+    const body = { model, messages, ...extra };
+    const res = await chat(gw, body);
+    expect(res.status, await res.clone().text()).toBe(200);
+    const { requests } = await up.stats();
+    expect(requests.map((r) => r.body)).toEqual([body]);
     await gw.settle();
   });
 

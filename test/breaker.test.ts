@@ -196,7 +196,7 @@ describe("one circuit breaker per model", () => {
     await gw.settle();
   });
 
-  it("a probe whose client went away releases its permit at once", async () => {
+  it("a probe whose client went away after commit is a success and releases its permit at once (DESIGN §12)", async () => {
     const { up, model, gw } = setup({ failureThreshold: 1, openTimeoutMs: 100, halfOpenMaxCalls: 1 });
     await up.fault({ model: "*", mode: "status", status: 503, times: 1 });
     await fail(gw, model, 1);
@@ -212,7 +212,8 @@ describe("one circuit breaker per model", () => {
     await eventually(async () => (await c.detail(model)).halfOpenInFlight === 0);
     const detail = await c.detail(model);
     expect(detail.state).toBe("half_open");
-    expect(detail.lifetime.clientAborts).toBe(1);
+    expect(detail.lifetime.clientAborts).toBe(0);
+    expect(detail.lifetime.successes).toBe(1);
     expect(detail.lifetime.failures).toBe(1);
     const next = await chat(gw, chatBody(model));
     expect(next.status).toBe(200);

@@ -5,7 +5,7 @@ import { sleep } from "../core/time";
 import { afterFailure } from "./after-failure";
 import type { Budget, ChainContext } from "./context";
 import type { RequestedFate } from "./exhausted";
-import { tryOnce } from "./try-once";
+import { tryOnce, upstreamStreams } from "./try-once";
 
 export type StepResult =
   | { kind: "answered"; body: ReadableStream<Uint8Array> | string; contentType: string }
@@ -31,7 +31,8 @@ export async function runModelStep(
   let retries = 0;
   for (;;) {
     if (budget.attemptsLeft <= 0 || Date.now() >= budget.deadlineAt) return { kind: "over", fate, retryAt: null };
-    const run = await gate.run(model, ctx.request.stream === true, () => tryOnce(ctx, model, budget));
+    const stream = upstreamStreams(model, ctx.request.stream === true);
+    const run = await gate.run(model, stream, (admitted) => tryOnce(ctx, model, budget, admitted.permitId !== null));
     if (requested) budget.circuit ??= run.decision.state;
     if (!run.admitted)
       return { kind: "over", fate: { kind: "skipped", reason: run.decision.reason }, retryAt: run.decision.retryAt };

@@ -14,6 +14,8 @@ export type Tried =
   | { kind: "failed"; failure: UpstreamFailure; key: string }
   | { kind: "no_key" };
 
+const FAILED: Outcome = { kind: "failure", reason: "stream_failed" };
+
 /** The simulated upstream takes any key; dev mode needs none. */
 const SIMULATED_KEY = "dev-simulated-upstream";
 
@@ -31,29 +33,39 @@ export function outcomeOf(f: UpstreamFailure): Outcome {
   }
 }
 
-function upstreamBody(ctx: ChainContext, model: string, stream: boolean): string {
+function upstreamBody(ctx: ChainContext, model: string, upstreamStream: boolean): string {
   const body: Record<string, unknown> = { ...ctx.request, model };
   // Token accounting needs usage on streams too; the usage-only chunk is dropped unless asked for.
-  if (stream) body.stream_options = { ...ctx.request.stream_options, include_usage: true };
+  if (upstreamStream) {
+    body.stream = true;
+    body.stream_options = { ...ctx.request.stream_options, include_usage: true };
+  }
   return JSON.stringify(body);
 }
 
+/** Whether the upstream is asked for a stream: always, unless the model keeps the old way (DESIGN §12). */
+export function upstreamStreams(model: ModelConfig, clientStream: boolean): boolean {
+  return clientStream || model.upstreamStreaming === "always";
+}
+
 /** One upstream call of a model the breaker admitted, with its outcome for the breaker. */
-export async function tryOnce(ctx: ChainContext, model: ModelConfig, budget: Budget): Promise<Attempted<Tried>> {
+export async function tryOnce(ctx: ChainContext, model: ModelConfig, budget: Budget, probe: boolean): Promise<Attempted<Tried>> {
   const { services, settings } = ctx;
   const key = settings.simulatedUpstream ? SIMULATED_KEY : services.keys.pick(model.name, Date.now());
   if (key === null) return { value: { kind: "no_key" }, outcome: null };
   budget.attemptsLeft--;
   budget.attempts++;
   const stream = ctx.request.stream === true;
+  const upstreamStream = upstreamStreams(model, stream);
   const recorder = services.cache?.recorder(model, stream) ?? null;
   const startedAt = Date.now();
   const result = await attempt({
     fetch: services.fetch,
     baseUrl: settings.baseUrl,
     key,
-    body: upstreamBody(ctx, model.name, stream),
-    stream,
+    body: upstreamBody(ctx, model.name, upstreamStream),
+    stream: upstreamStream,
+    collect: upstreamStream && !stream,
     clientWantsUsage: ctx.request.stream_options?.include_usage === true,
     timeouts: model.timeouts,
     deadlineAt: budget.deadlineAt,
@@ -68,19 +80,34 @@ export async function tryOnce(ctx: ChainContext, model: ModelConfig, budget: Bud
     log("warn", "upstream_attempt_failed", { requestId: ctx.requestId, model: model.name, kind: f.kind, status: f.status });
     return { value: { kind: "failed", failure: f, key }, outcome: outcomeOf(f) };
   }
-  const outcome = result.end.then((end) => settle(ctx, model, recorder, end));
+  const outcome = result.end.then((end) => settle(ctx, model, recorder, end, probe));
   return { value: { kind: "committed", body: result.body, contentType: result.contentType }, outcome };
 }
 
 /** Once a committed answer ended: tokens, spend and the cache; the breaker hears the outcome. */
-function settle(ctx: ChainContext, model: ModelConfig, recorder: AnswerRecorder | null, end: AttemptEnd): Outcome {
+function settle(
+  ctx: ChainContext,
+  model: ModelConfig,
+  recorder: AnswerRecorder | null,
+  end: AttemptEnd,
+  probe: boolean,
+): Outcome {
   if (end.usage) {
     ctx.services.metrics.usage(ctx.requested, model, end.usage);
     ctx.services.usage.spend(spendUsd(model, end.usage));
   }
+  if (end.droppedEvents > 0) ctx.services.metrics.droppedEvents(model, end.droppedEvents);
   if (end.failure && end.failure.kind !== "client_abort") {
     log("warn", "stream_failed_after_commit", { requestId: ctx.requestId, model: model.name, kind: end.failure.kind });
   }
-  if (end.outcome === "success" && recorder) ctx.waitUntil(recorder.finish(end));
-  return end.failure ? outcomeOf(end.failure) : { kind: "success" };
+  if (end.outcome === "success" && end.cacheable && recorder) ctx.waitUntil(recorder.finish(end));
+  switch (end.outcome) {
+    case "failure":
+      return end.failure ? outcomeOf(end.failure) : FAILED;
+    case "success":
+      return { kind: "success" };
+    default:
+      // The model answered: a probe that committed is a success even if its client left or lagged.
+      return probe ? { kind: "success" } : { kind: "client_abort" };
+  }
 }

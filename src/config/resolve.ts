@@ -18,6 +18,7 @@ const DEFAULT_TIMEOUTS: Timeouts = {
   streamIdleMs: 30_000,
   streamTotalMs: 120_000,
   deadlineMs: 60_000,
+  streamWallMs: 600_000,
 };
 const DEFAULT_MODELS: NonNullable<GatewayConfigInput["models"]> = {
   "gpt-4.1": { fallbacks: ["deepseek-v3.2"], priceUsdPerMTok: 8.0 },
@@ -46,6 +47,8 @@ export interface ModelConfig {
   breaker: BreakerSettings;
   timeouts: Timeouts;
   cacheEnabled: boolean;
+  /** Whether the upstream is asked for a stream even when the client asked for JSON (DESIGN §12). */
+  upstreamStreaming: "always" | "as_requested";
 }
 
 export interface GatewayConfig {
@@ -89,6 +92,7 @@ function resolveModels(input: GatewayConfigInput): Map<string, ModelConfig> {
       breaker: { ...breaker, ...m.breaker },
       timeouts: { ...timeouts, ...m.timeouts },
       cacheEnabled: m.cache?.enabled ?? true,
+      upstreamStreaming: m.upstreamStreaming ?? "always",
     });
   }
   return models;

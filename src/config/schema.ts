@@ -24,6 +24,7 @@ export const timeoutsSchema = z.strictObject({
   streamIdleMs: ms,
   streamTotalMs: ms,
   deadlineMs: ms,
+  streamWallMs: ms,
 });
 
 const price = z.union([z.number().min(0), z.strictObject({ input: z.number().min(0), output: z.number().min(0) })]);
@@ -34,6 +35,8 @@ const modelSchema = z.strictObject({
   breaker: breakerSchema.partial().optional(),
   timeouts: timeoutsSchema.partial().optional(),
   cache: z.strictObject({ enabled: z.boolean() }).partial().optional(),
+  /** "always": ask for a stream whatever the client asked (DESIGN §12); "as_requested": the old way. */
+  upstreamStreaming: z.enum(["always", "as_requested"]).optional(),
 });
 
 /** The largest `n` OpenAI accepts, and so what `maxChoices: null` allows. */

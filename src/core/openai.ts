@@ -35,13 +35,20 @@ export interface StreamObserver {
   onChunk(chunk: ChatCompletionChunk): void;
 }
 
-/** How a committed answer ended: known only once its last byte went out. */
+/**
+ * How a committed answer ended: known only once its last byte went out. `client_slow`: the
+ * stream outlived `streamWallMs` while the gateway waited on the client (DESIGN §12), no failure.
+ */
 export interface AttemptEnd {
-  outcome: "success" | "failure" | "client_abort";
+  outcome: "success" | "failure" | "client_abort" | "client_slow";
   failure: UpstreamFailure | null;
   usage: Usage | null;
   /** The whole answer of a non-streamed success (a streamed one is seen through the observer). */
   completion: ChatCompletion | null;
+  /** False once anything odd passed (a dropped or odd event, an observer that threw). */
+  cacheable: boolean;
+  /** Events dropped because they were not JSON at all. */
+  droppedEvents: number;
 }
 
 export type UpstreamFetch = (request: Request) => Promise<Response>;

@@ -38,6 +38,8 @@ export interface UsageGuard {
 /** One request's contribution to the metrics. */
 export interface AnswerMetrics {
   attempt(model: ModelConfig, outcome: string, latencyMs: number): void;
+  /** Upstream events that were not JSON at all, dropped from the answer. */
+  droppedEvents(model: ModelConfig, n: number): void;
   answered(requested: ModelConfig, servedModel: string, source: string, status: number): void;
   usage(requested: ModelConfig, served: ModelConfig, usage: Usage): void;
 }

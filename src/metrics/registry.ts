@@ -24,6 +24,11 @@ export const METRICS = {
     help: "Upstream attempts by model and outcome (committed, or the failure's class).",
     labels: ["model", "outcome"],
   },
+  gateway_upstream_dropped_events_total: {
+    type: "counter",
+    help: "Upstream stream events dropped because they were not JSON, by model.",
+    labels: ["model"],
+  },
   gateway_upstream_latency_seconds: {
     type: "histogram",
     help: "Time from an upstream attempt's start to its commit or failure.",

@@ -47,6 +47,10 @@ export class RequestMetrics {
     private readonly tenant: string,
   ) {}
 
+  droppedEvents(model: ModelConfig, n: number): void {
+    this.count(series("gateway_upstream_dropped_events_total", { model: model.name }), n);
+  }
+
   attempt(model: ModelConfig, outcome: string, latencyMs: number): void {
     this.count(series("gateway_upstream_attempts_total", { model: model.name, outcome }));
     const h = histogram(model.name);

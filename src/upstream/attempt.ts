@@ -1,12 +1,13 @@
 import type { Timeouts } from "../config/schema";
-import { classifyStatus, failure, type UpstreamFailure } from "../core/failure";
+import { classifyStatus, failure } from "../core/failure";
 import type { AttemptEnd, ChatCompletion, StreamObserver, UpstreamFetch } from "../core/openai";
 import { SseSplitter } from "../core/sse";
 import { normalizeUsage } from "../core/usage";
+import { collect } from "./collect";
 import { describeError } from "./error-response";
-import { classifyEvent, startsAnswer } from "./events";
+import { classifyEvent } from "./events";
 import { relay } from "./relay";
-import { AttemptScope } from "./scope";
+import { type AttemptResult, AttemptScope } from "./scope";
 
 export interface AttemptOptions {
   fetch: UpstreamFetch;
@@ -14,7 +15,10 @@ export interface AttemptOptions {
   key: string;
   /** The request body for this model, serialised. */
   body: string;
+  /** The upstream was asked for a stream. */
   stream: boolean;
+  /** The upstream streams but the client asked for JSON: the gateway assembles the answer (DESIGN §12). */
+  collect: boolean;
   clientWantsUsage: boolean;
   timeouts: Timeouts;
   /** The request's deadline for everything before commit (epoch ms). */
@@ -25,10 +29,6 @@ export interface AttemptOptions {
   /** Scrubbed from any upstream text that reaches a client. */
   secrets: readonly string[];
 }
-
-export type AttemptResult =
-  | { kind: "committed"; body: ReadableStream<Uint8Array> | string; contentType: string; end: Promise<AttemptEnd> }
-  | { kind: "failed"; failure: UpstreamFailure };
 
 /**
  * One upstream call, up to the moment of commit (DESIGN §2.6). A non-streamed answer commits
@@ -81,7 +81,8 @@ async function commitJson(res: Response, scope: AttemptScope): Promise<AttemptRe
   }
   scope.commit();
   scope.release();
-  const end: AttemptEnd = { outcome: "success", failure: null, usage: normalizeUsage(completion.usage), completion };
+  const usage = normalizeUsage(completion.usage);
+  const end: AttemptEnd = { outcome: "success", failure: null, usage, completion, cacheable: true, droppedEvents: 0 };
   return { kind: "committed", body: text, contentType: "application/json", end: Promise.resolve(end) };
 }
 
@@ -98,19 +99,22 @@ async function commitStream(res: Response, o: AttemptOptions, scope: AttemptScop
     const first = verdicts.findIndex((v) => v.kind !== "meta");
     const verdict = verdicts[first];
     if (verdict === undefined) continue;
-    if (!startsAnswer(verdict)) {
+    if (verdict.kind !== "chunk") {
       reader.cancel().catch(() => {});
       const what = verdict.kind === "error" ? "an error event" : "a malformed stream event";
       return scope.giveUp(failure("malformed", `The upstream stream began with ${what}.`));
     }
+    // The first token: the health signal, and the end of `requestMs` (and of the deadline).
     scope.commit();
+    const stream = { reader, splitter, initial: events.slice(first) };
+    if (o.collect) return collect(stream, o.timeouts, scope, started);
     const { body, end } = relay({
-      reader,
-      splitter,
-      initial: events.slice(first),
+      ...stream,
       scope,
       idleMs: o.timeouts.streamIdleMs,
-      totalAt: started + o.timeouts.streamTotalMs,
+      totalMs: o.timeouts.streamTotalMs,
+      waitedMs: Date.now() - started,
+      wallAt: started + o.timeouts.streamWallMs,
       clientWantsUsage: o.clientWantsUsage,
       observer: o.observer,
     });

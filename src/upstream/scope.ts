@@ -1,5 +1,11 @@
 import type { UpstreamFailure } from "../core/failure";
+import type { AttemptEnd } from "../core/openai";
 import { ABORT, abortAfter, abortFailure } from "./abort";
+
+/** One upstream call, up to commit: an answer to send (and how it will end), or a failure. */
+export type AttemptResult =
+  | { kind: "committed"; body: ReadableStream<Uint8Array> | string; contentType: string; end: Promise<AttemptEnd> }
+  | { kind: "failed"; failure: UpstreamFailure };
 
 /**
  * The lifetime of one upstream call: its AbortController, the client-abort listener and the
