@@ -58,7 +58,10 @@ describe("one isolate's line to a Durable Object", () => {
       settings,
       () => {},
     );
-    const first = await gate.run(config, false, async () => ({ value: null, outcome: F }));
+    const first = await gate.run(config, { stream: false, deadlineAt: Date.now() + 5_000 }, async () => ({
+      value: null,
+      outcome: F,
+    }));
     expect(first.admitted).toBe(true); // learns "closed"
     if (first.admitted) await first.reported;
     await c.forceOpen(model, "maintenance", null);
@@ -66,7 +69,10 @@ describe("one isolate's line to a Durable Object", () => {
     for (let i = 0; i < 3; i++) {
       await sleep(1_100); // past the backoff, and far past 2 × snapshotTtlMs
       // An admitted run that calls nothing reports nothing: only the decision is observed.
-      decisions.push((await gate.run(config, false, async () => ({ value: null, outcome: null }))).decision);
+      decisions.push(
+        (await gate.run(config, { stream: false, deadlineAt: Date.now() + 5_000 }, async () => ({ value: null, outcome: null })))
+          .decision,
+      );
     }
     expect(decisions.at(-1)).toMatchObject({ admitted: false, reason: "forced_open" });
     expect(sent.slice(1).some((req) => req.reports.length === 0)).toBe(true); // a bare ask after the reports failed

@@ -45,10 +45,10 @@ export class ModelChannel extends SyncChannel<Report, SyncResponse, Snapshot> {
   }
 
   /** Null when no answer came in time: the caller decides from the snapshot. */
-  async requestPermit(leaseMs: number): Promise<Admission | null> {
+  async requestPermit(leaseMs: number, waitMs: number): Promise<Admission | null> {
     const waiter: Waiter = { leaseMs, state: "waiting", grant: null };
     this.waiters.push(waiter);
-    await this.flush();
+    await this.flush(waitMs);
     const i = this.waiters.indexOf(waiter);
     if (i >= 0) this.waiters.splice(i, 1); // its call never went out
     if (waiter.state === "answered") return waiter.grant;

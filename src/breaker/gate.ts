@@ -1,6 +1,6 @@
 import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
-import type { Admitted, Attempted, GateDecision, GateRun, ModelGate, Outcome } from "../core/circuit";
+import type { Admitted, Attempted, AttemptShape, GateDecision, GateRun, ModelGate, Outcome } from "../core/circuit";
 import { series } from "../metrics/series";
 import type { ModelChannel } from "./channel";
 import type { ObjectSettings, Snapshot } from "./protocol";
@@ -24,15 +24,17 @@ export class BreakerGate implements ModelGate {
     private readonly waitUntil: (work: Promise<unknown>) => void,
   ) {}
 
-  private async admit(model: ModelConfig, stream: boolean): Promise<GateDecision> {
+  /** Waits on the object end at the request's deadline: past it, the snapshot decides. */
+  private async admit(model: ModelConfig, attempt: AttemptShape): Promise<GateDecision> {
     const ch = this.channel(model);
     const ttl = this.settings.config.snapshotTtlMs;
-    if (ch.unavailable()) return this.fromSnapshot(ch.snapshot());
+    const waitMs = () => Math.max(0, attempt.deadlineAt - Date.now());
+    if (ch.unavailable() || waitMs() === 0) return this.fromSnapshot(ch.snapshot());
     if (ch.snapshot() !== null && ch.ageMs() >= 2 * ttl) {
       // Too old to trust, whatever it says (a reset or an opening elsewhere): a bounded wait for a
       // fresh one, so an isolate that had not asked about this model for a while decides on news.
-      await ch.refresh();
-      if (ch.unavailable()) return this.fromSnapshot(ch.snapshot());
+      await ch.refresh(waitMs());
+      if (ch.unavailable() || ch.ageMs() >= 2 * ttl) return this.fromSnapshot(ch.snapshot());
     }
     const local = this.decideLocally(ch.snapshot(), Date.now());
     if (local) {
@@ -40,13 +42,17 @@ export class BreakerGate implements ModelGate {
       if (!local.admitted) ch.count(series("gateway_local_skips_total", { model: model.name, reason: local.reason }));
       return local;
     }
-    const leaseMs = stream ? model.timeouts.streamTotalMs : model.timeouts.requestMs;
-    const grant = await ch.requestPermit(leaseMs + LEASE_MARGIN_MS);
+    const leaseMs = attempt.stream ? model.timeouts.streamTotalMs : model.timeouts.requestMs;
+    const grant = await ch.requestPermit(leaseMs + LEASE_MARGIN_MS, waitMs());
     return grant ? this.fromGrant(grant, ch.snapshot()) : this.fromSnapshot(ch.snapshot());
   }
 
-  async run<T>(model: ModelConfig, stream: boolean, attempt: (admitted: Admitted) => Promise<Attempted<T>>): Promise<GateRun<T>> {
-    const decision = await this.admit(model, stream);
+  async run<T>(
+    model: ModelConfig,
+    shape: AttemptShape,
+    attempt: (admitted: Admitted) => Promise<Attempted<T>>,
+  ): Promise<GateRun<T>> {
+    const decision = await this.admit(model, shape);
     if (!decision.admitted) return { admitted: false, decision };
     let attempted: Attempted<T>;
     try {

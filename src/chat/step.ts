@@ -32,13 +32,16 @@ export async function runModelStep(
   for (;;) {
     if (budget.attemptsLeft <= 0 || Date.now() >= budget.deadlineAt) return { kind: "over", fate, retryAt: null };
     const stream = upstreamStreams(model, ctx.request.stream === true);
-    const run = await gate.run(model, stream, (admitted) => tryOnce(ctx, model, budget, admitted.permitId !== null));
+    const run = await gate.run(model, { stream, deadlineAt: budget.deadlineAt }, (admitted) =>
+      tryOnce(ctx, model, budget, admitted.permitId !== null),
+    );
     if (requested) budget.circuit ??= run.decision.state;
     if (!run.admitted)
       return { kind: "over", fate: { kind: "skipped", reason: run.decision.reason }, retryAt: run.decision.retryAt };
     const tried = run.value;
     if (tried.kind === "committed") return { kind: "answered", body: tried.body, contentType: tried.contentType };
     if (tried.kind === "no_key") return { kind: "over", fate: { kind: "no_key" }, retryAt: null };
+    if (tried.kind === "out_of_time") return { kind: "over", fate, retryAt: null };
     fate = { kind: "failed", failure: tried.failure };
     const now = Date.now();
     const probe = run.decision.permitId !== null;

@@ -12,7 +12,9 @@ import type { Budget, ChainContext } from "./context";
 export type Tried =
   | { kind: "committed"; body: ReadableStream<Uint8Array> | string; contentType: string }
   | { kind: "failed"; failure: UpstreamFailure; key: string }
-  | { kind: "no_key" };
+  | { kind: "no_key" }
+  /** Admission took the rest of the deadline: the model was not called, so it is not blamed. */
+  | { kind: "out_of_time" };
 
 const FAILED: Outcome = { kind: "failure", reason: "stream_failed" };
 
@@ -51,6 +53,7 @@ export function upstreamStreams(model: ModelConfig, clientStream: boolean): bool
 /** One upstream call of a model the breaker admitted, with its outcome for the breaker. */
 export async function tryOnce(ctx: ChainContext, model: ModelConfig, budget: Budget, probe: boolean): Promise<Attempted<Tried>> {
   const { services, settings } = ctx;
+  if (Date.now() >= budget.deadlineAt) return { value: { kind: "out_of_time" }, outcome: null };
   const key = settings.simulatedUpstream ? SIMULATED_KEY : services.keys.pick(model.name, Date.now());
   if (key === null) return { value: { kind: "no_key" }, outcome: null };
   budget.attemptsLeft--;

@@ -51,13 +51,21 @@ export type GateRun<T> =
       reported: Promise<void>;
     };
 
+/** What the gate needs to know of the attempt it admits. */
+export interface AttemptShape {
+  /** The upstream streams: a probe's lease lasts `streamTotalMs`, not `requestMs`. */
+  stream: boolean;
+  /** The request's deadline (epoch ms): waits on the breaker's object end there. */
+  deadlineAt: number;
+}
+
 /** What the chain asks of a model's breaker. */
 export interface ModelGate {
   /**
    * Admission, the attempt and its report as one call: the outcome is reported exactly once on
    * every exit, a thrown error included (as `ignored`, which hands a probe permit back).
    */
-  run<T>(model: ModelConfig, stream: boolean, attempt: (admitted: Admitted) => Promise<Attempted<T>>): Promise<GateRun<T>>;
+  run<T>(model: ModelConfig, shape: AttemptShape, attempt: (admitted: Admitted) => Promise<Attempted<T>>): Promise<GateRun<T>>;
   /** When the model's cool-down ends, as the isolate last heard it (null: not cooling). */
   coolingUntil(model: ModelConfig): number | null;
 }

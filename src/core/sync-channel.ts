@@ -92,14 +92,17 @@ export abstract class SyncChannel<P, R, V> {
     return this.unavailableUntil > now;
   }
 
-  /** Sends what is queued now, or right after the call in flight; resolves once it is out (bounded). */
-  flush(): Promise<void> {
-    return this.bounded(this.queue());
+  /**
+   * Sends what is queued now, or right after the call in flight; resolves once it is out, or
+   * after `waitMs` (the caller's own deadline), whichever is first (bounded).
+   */
+  flush(waitMs = OBJECT_CALL_TIMEOUT_MS): Promise<void> {
+    return this.bounded(this.queue(), waitMs);
   }
 
-  /** A fresh view: the call in flight already is one (bounded). */
-  refresh(): Promise<void> {
-    return this.bounded(this.flight?.done ?? this.send());
+  /** A fresh view: the call in flight already is one (bounded, and by `waitMs`). */
+  refresh(waitMs = OBJECT_CALL_TIMEOUT_MS): Promise<void> {
+    return this.bounded(this.flight?.done ?? this.send(), waitMs);
   }
 
   /**
@@ -143,8 +146,8 @@ export abstract class SyncChannel<P, R, V> {
     return next;
   }
 
-  private async bounded(work: Promise<void>): Promise<void> {
-    if (await settledWithin(work, OBJECT_CALL_TIMEOUT_MS)) return;
+  private async bounded(work: Promise<void>, waitMs: number): Promise<void> {
+    if (await settledWithin(work, Math.min(waitMs, OBJECT_CALL_TIMEOUT_MS))) return;
     const flight = this.flight;
     if (!flight || Date.now() - flight.since < OBJECT_CALL_TIMEOUT_MS) return;
     this.flight = null;

@@ -23,6 +23,8 @@ export interface Answer {
   content: string | null;
   toolCall: ToolCall | null;
   finishReason: "stop" | "tool_calls";
+  /** Choices asked for (`n`); choice 0 is the answer above, the others say so in their text. */
+  n: number;
   usage: Usage;
   /** Sent in place of `usage` when set: what a fault dictates, however odd. */
   reportedUsage?: unknown;
@@ -79,7 +81,8 @@ export function answer(body: Json, model: string, messages: unknown[]): Answer {
     content = `Hello from ${model}. You said: ${userText}`;
   }
 
-  const chars = msgs.reduce((n, m) => n + textOf(m.content).length, 0);
+  const n = typeof body.n === "number" && Number.isInteger(body.n) ? Math.min(Math.max(body.n, 1), 8) : 1;
+  const chars = msgs.reduce((sum, m) => sum + textOf(m.content).length, 0);
   const prompt = Math.ceil(chars / 4);
   const completion = words(content ?? toolCall?.arguments ?? "");
   return {
@@ -89,24 +92,29 @@ export function answer(body: Json, model: string, messages: unknown[]): Answer {
     content,
     toolCall,
     finishReason: toolCall === null ? "stop" : "tool_calls",
+    n,
     usage: { prompt_tokens: prompt, completion_tokens: completion, total_tokens: prompt + completion },
   };
 }
 
+/** Choice `i` of an answer: choice 0 is the answer itself. */
+function choice(a: Answer, i: number): { content: string | null; toolCall: ToolCall | null } {
+  if (i === 0) return { content: a.content, toolCall: a.toolCall };
+  const content = a.content === null ? null : `${a.content} (choice ${i + 1})`;
+  return { content, toolCall: a.toolCall === null ? null : { ...a.toolCall, id: `${a.toolCall.id}_${i}` } };
+}
+
 export function completionJson(a: Answer): Json {
-  const message: Json = { role: "assistant", content: a.content, refusal: null };
-  if (a.toolCall !== null) {
-    const { id, name, arguments: args } = a.toolCall;
-    message.tool_calls = [{ id, type: "function", function: { name, arguments: args } }];
-  }
-  return {
-    id: a.id,
-    object: "chat.completion",
-    created: a.created,
-    model: a.model,
-    choices: [{ index: 0, message, logprobs: null, finish_reason: a.finishReason }],
-    usage: usageOf(a),
-  };
+  const choices = Array.from({ length: a.n }, (_, index) => {
+    const { content, toolCall } = choice(a, index);
+    const message: Json = { role: "assistant", content, refusal: null };
+    if (toolCall !== null) {
+      const { id, name, arguments: args } = toolCall;
+      message.tool_calls = [{ id, type: "function", function: { name, arguments: args } }];
+    }
+    return { index, message, logprobs: null, finish_reason: a.finishReason };
+  });
+  return { id: a.id, object: "chat.completion", created: a.created, model: a.model, choices, usage: usageOf(a) };
 }
 
 export function sse(data: unknown): string {
@@ -125,25 +133,29 @@ function pieces(text: string, size: number | "word"): string[] {
 
 /** The SSE events of a streamed answer, without the closing `[DONE]`. */
 export function chunkEvents(a: Answer, includeUsage: boolean): string[] {
-  const chunk = (delta: Json, finish: string | null = null, choices = true): string => {
+  const chunk = (index: number, delta: Json, finish: string | null = null): string => {
     const c: Json = { id: a.id, object: "chat.completion.chunk", created: a.created, model: a.model };
-    c.choices = choices ? [{ index: 0, delta, logprobs: null, finish_reason: finish }] : [];
+    c.choices = [{ index, delta, logprobs: null, finish_reason: finish }];
     // OpenAI puts `usage: null` on every chunk once usage was asked for.
-    if (includeUsage) c.usage = choices ? null : usageOf(a);
+    if (includeUsage) c.usage = null;
     return sse(c);
   };
-
-  const events = [chunk({ role: "assistant", content: "" })];
-  for (const p of pieces(a.content ?? "", "word")) events.push(chunk({ content: p }));
-  if (a.toolCall !== null) {
-    const { id, name, arguments: args } = a.toolCall;
-    const head = { index: 0, id, type: "function", function: { name, arguments: "" } };
-    events.push(chunk({ tool_calls: [head] }));
-    for (const p of pieces(args, 8)) {
-      events.push(chunk({ tool_calls: [{ index: 0, function: { arguments: p } }] }));
+  const events: string[] = [];
+  for (let index = 0; index < a.n; index++) {
+    const { content, toolCall } = choice(a, index);
+    events.push(chunk(index, { role: "assistant", content: "" }));
+    for (const p of pieces(content ?? "", "word")) events.push(chunk(index, { content: p }));
+    if (toolCall !== null) {
+      const { id, name, arguments: args } = toolCall;
+      events.push(chunk(index, { tool_calls: [{ index: 0, id, type: "function", function: { name, arguments: "" } }] }));
+      for (const p of pieces(args, 8)) events.push(chunk(index, { tool_calls: [{ index: 0, function: { arguments: p } }] }));
     }
+    events.push(chunk(index, {}, a.finishReason));
   }
-  events.push(chunk({}, a.finishReason));
-  if (includeUsage) events.push(chunk({}, null, false));
+  if (includeUsage) {
+    events.push(
+      sse({ id: a.id, object: "chat.completion.chunk", created: a.created, model: a.model, choices: [], usage: usageOf(a) }),
+    );
+  }
   return events;
 }

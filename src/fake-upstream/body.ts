@@ -39,6 +39,8 @@ export interface Script {
   leadMs?: number;
   /** After the parts, fail the stream like a dropped connection instead of ending it. */
   cut?: boolean;
+  /** After the parts, send nothing more until the client goes away. */
+  stall?: boolean;
 }
 
 /**
@@ -68,6 +70,10 @@ export function scripted(script: Script, signal: AbortSignal): ReadableStream<Ui
         const part = script.parts[next++];
         if (part !== undefined) {
           controller.enqueue(encoder.encode(part));
+          return;
+        }
+        if (script.stall === true) {
+          await untilAborted(stop.signal).catch((reason: unknown) => controller.error(reason));
           return;
         }
         signal.removeEventListener("abort", onAbort);

@@ -11,6 +11,10 @@ export const FAULT_MODES = [
   "bad_sse",
   "error_event",
   "large",
+  "odd_event", // a stream with `data: <body>` (raw text, or JSON of body) inserted after `after` events
+  "no_done", // a whole stream that closes without `data: [DONE]`
+  "stall_after", // `after` events, then silence until the client goes away
+  "error_after", // `after` events, then an SSE error event and the end
 ] as const;
 
 export type FaultMode = (typeof FAULT_MODES)[number];

@@ -30,13 +30,16 @@ interface Shape {
   leadMs?: number;
   /** Events (stream) before the simulated cut; for a plain body, it is cut in half. */
   cutAfter?: number;
+  /** A stream's events as sent (`[DONE]` included), changed the way a misbehaving provider would. */
+  edit?: (events: string[]) => string[];
+  stall?: boolean;
 }
 
 function answerResponse(a: Answer, stream: boolean, includeUsage: boolean, shape: Shape, signal: AbortSignal): Response {
   const cut = shape.cutAfter !== undefined;
-  const script: Script = { parts: [], gapMs: shape.gapMs, leadMs: shape.leadMs, cut };
+  const script: Script = { parts: [], gapMs: shape.gapMs, leadMs: shape.leadMs, cut, stall: shape.stall };
   if (stream) {
-    const events = [...chunkEvents(a, includeUsage), DONE];
+    const events = (shape.edit ?? ((e) => e))([...chunkEvents(a, includeUsage), DONE]);
     script.parts = cut ? events.slice(0, shape.cutAfter) : events;
     return new Response(scripted(script, signal), { headers: SSE_HEADERS });
   }
@@ -81,6 +84,16 @@ export async function faulted(fault: Fault | null, call: ChatCall): Promise<Resp
     case "error_event":
       if (!stream) return Response.json(UPSTREAM_OVERLOADED);
       return new Response(scripted({ parts: [sse(UPSTREAM_OVERLOADED)] }, signal), { headers: SSE_HEADERS });
+    case "odd_event": {
+      const data = typeof fault.body === "string" ? fault.body : JSON.stringify(fault.body ?? null);
+      return normal({ edit: (events) => events.toSpliced(fault.after, 0, `data: ${data}\n\n`) });
+    }
+    case "no_done":
+      return normal({ edit: (events) => events.filter((e) => e !== DONE) });
+    case "stall_after":
+      return normal({ edit: (events) => events.slice(0, fault.after), stall: true });
+    case "error_after":
+      return normal({ edit: (events) => [...events.slice(0, fault.after), sse(UPSTREAM_OVERLOADED)] });
     case "large": {
       const bytes = fault.bytes ?? LARGE_DEFAULT_BYTES;
       if (!stream) return new Response(largeCompletion(call.answer(), bytes), { headers: JSON_HEADERS });
