@@ -19,6 +19,13 @@ const DEFAULT_TIMEOUTS: Timeouts = {
   streamTotalMs: 120_000,
   deadlineMs: 60_000,
 };
+const DEFAULT_RETRY: GatewayConfig["retry"] = {
+  maxRetries: 1,
+  maxAttempts: 4,
+  baseDelayMs: 250,
+  maxDelayMs: 60_000,
+  waitOnRetryAfterMs: 2_000,
+};
 const DEFAULT_MODELS: NonNullable<GatewayConfigInput["models"]> = {
   "gpt-4.1": { fallbacks: ["deepseek-v3.2"], priceUsdPerMTok: 8.0 },
   "claude-sonnet-4.5": {
@@ -46,13 +53,15 @@ export interface ModelConfig {
   breaker: BreakerSettings;
   timeouts: Timeouts;
   cacheEnabled: boolean;
+  /** Null: unknown, so a context overflow elsewhere may try this model. */
+  contextTokens: number | null;
 }
 
 export interface GatewayConfig {
   models: ReadonlyMap<string, ModelConfig>;
   fallbackOrder: FallbackStep[];
   cache: { enabled: boolean; ttlSeconds: number; maxEntryBytes: number; disabledTenants: ReadonlySet<string> };
-  retry: { maxRetries: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  retry: { maxRetries: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number; waitOnRetryAfterMs: number };
   limits: { maxBodyBytes: number };
   /** `named` is a Map so that any tenant name (`constructor`, `__proto__`) is only a name. */
   tenants: { default: TenantLimits; ip: { requestsPerMinute: number | null }; named: ReadonlyMap<string, TenantLimits> };
@@ -89,6 +98,7 @@ function resolveModels(input: GatewayConfigInput): Map<string, ModelConfig> {
       breaker: { ...breaker, ...m.breaker },
       timeouts: { ...timeouts, ...m.timeouts },
       cacheEnabled: m.cache?.enabled ?? true,
+      contextTokens: m.contextTokens ?? null,
     });
   }
   return models;
@@ -159,7 +169,7 @@ export function resolveConfig(raw: unknown): Resolved<{ config: GatewayConfig }>
       models,
       fallbackOrder,
       cache: resolveCache(input),
-      retry: { maxRetries: 1, maxAttempts: 4, baseDelayMs: 250, maxDelayMs: 60_000, ...input.retry },
+      retry: { ...DEFAULT_RETRY, ...input.retry },
       limits: { maxBodyBytes: input.limits?.maxBodyBytes ?? 8_388_608 },
       tenants: tenants.tenants,
       snapshotTtlMs: input.snapshotTtlMs ?? 1000,

@@ -34,6 +34,8 @@ const modelSchema = z.strictObject({
   breaker: breakerSchema.partial().optional(),
   timeouts: timeoutsSchema.partial().optional(),
   cache: z.strictObject({ enabled: z.boolean() }).partial().optional(),
+  /** The model's context length in tokens: a context overflow falls through only to larger ones. */
+  contextTokens: positiveInt.optional(),
 });
 
 /** The largest `n` OpenAI accepts, and so what `maxChoices: null` allows. */
@@ -83,6 +85,8 @@ export const gatewayConfigSchema = z.strictObject({
       maxAttempts: positiveInt.max(20),
       baseDelayMs: z.int().min(0),
       maxDelayMs: ms,
+      /** A 429 from the requested model with a Retry-After up to this long is waited for, once. */
+      waitOnRetryAfterMs: z.int().min(0),
     })
     .partial()
     .optional(),
