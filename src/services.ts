@@ -6,20 +6,33 @@ import { simulatedUpstream } from "./fake-upstream/dev";
 import type { Isolate } from "./isolate";
 import { RequestMetrics } from "./metrics/request-metrics";
 import { bucketsFor, TenantGuard, tenantBucket } from "./tenants/guard";
+import { PROVIDER } from "./upstream/keys";
 
-/** The upstream keys of this isolate, with the fleet-wide alert a refused key raises. */
+/** The upstream keys of this isolate, with the fleet-wide alert a refused key or account raises. */
 function upstreamKeys(isolate: Isolate, scope: RequestScope): UpstreamKeys {
-  const ring = isolate.keys(scope.settings.upstreamKeys);
+  const { settings, env, waitUntil } = scope;
+  const ring = isolate.keys(settings.upstreamKeys);
+  const alerts = () => env.KEY_ALERTS.getByName("keys");
   return {
     pick: (model, now) => ring.pick(model, now),
     reject: async (key, status, model) => {
       const rejection = await ring.setAside(key, status, model, Date.now());
-      scope.waitUntil(
-        scope.env.KEY_ALERTS.getByName("keys")
-          .notify(rejection, scope.settings.alertWebhookUrl)
+      waitUntil(
+        alerts()
+          .notify(rejection, settings.alertWebhookUrl)
           .catch(() => log("warn", "key_alert_unavailable", { fingerprint: rejection.fingerprint })),
       );
     },
+    refuseAccount: (model) => {
+      ring.setAccountAside(Date.now() + settings.config.retry.maxDelayMs);
+      const refusal = { provider: PROVIDER, baseUrl: settings.baseUrl, model, status: 402 as const };
+      waitUntil(
+        alerts()
+          .notifyAccount(refusal, settings.alertWebhookUrl)
+          .catch(() => log("warn", "key_alert_unavailable", { provider: PROVIDER })),
+      );
+    },
+    accountAsideUntil: (now) => ring.accountAsideUntil(now),
   };
 }
 

@@ -266,10 +266,11 @@ describe("one circuit breaker per model", () => {
 
   it("429 is not a failure: the model cools until Retry-After, and a second isolate sees it", async () => {
     const { up, model, gw, config } = setup({ failureThreshold: 1 });
-    await up.fault({ model: "*", mode: "status", status: 429, retryAfter: "2", times: 1 });
+    // Longer than retry.waitOnRetryAfterMs, so the chain does not wait it out.
+    await up.fault({ model: "*", mode: "status", status: 429, retryAfter: "3", times: 1 });
     const res = await chat(gw, chatBody(model));
     expect(res.status).toBe(429);
-    expect(res.headers.get("retry-after")).toBe("2");
+    expect(res.headers.get("retry-after")).toBe("3");
     await gw.settle();
     const detail = await (await circuits(gw)).detail(model);
     expect(detail.state).toBe("closed");

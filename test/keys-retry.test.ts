@@ -31,7 +31,8 @@ describe("429: cooling, not failure", () => {
       const model = uniqueModel();
       const config = {
         models: { [model]: { breaker: { failureThreshold: 1 } } },
-        retry: { maxRetries: 2, baseDelayMs: 0 },
+        // The cool-down is the subject here; waiting out a short Retry-After is chain-choices.test.ts's.
+        retry: { maxRetries: 2, baseDelayMs: 0, waitOnRetryAfterMs: 0 },
         fallbackOrder: [],
       };
       const gw = gateway(up, { config });
@@ -68,7 +69,8 @@ describe("429: cooling, not failure", () => {
 
   it("with a fallback configured, a 429 hands the request to the fallback model, and so does the cool-down after it", async () => {
     const { up, model, fb, gw } = chainSetup({ extra: { retry: { maxRetries: 2, baseDelayMs: 0 } } });
-    await up.fault({ model, mode: "status", status: 429, retryAfter: "2" });
+    // Longer than retry.waitOnRetryAfterMs: not waited for.
+    await up.fault({ model, mode: "status", status: 429, retryAfter: "5" });
     const res = await chat(gw, chatBody(model));
     expect(res.status).toBe(200);
     expect(res.headers.get("x-gateway-model")).toBe(fb);
@@ -136,7 +138,8 @@ describe("429: cooling, not failure", () => {
   it("after the cool-down the model is called again", async () => {
     const up = new Upstream();
     const model = uniqueModel();
-    const gw = gateway(up, { config: { models: { [model]: {} }, retry: { maxRetries: 0 }, fallbackOrder: [] } });
+    const config = { models: { [model]: {} }, retry: { maxRetries: 0, waitOnRetryAfterMs: 0 }, fallbackOrder: [] };
+    const gw = gateway(up, { config });
     await up.fault({ model, mode: "status", status: 429, retryAfterMs: "300", times: 1 });
     expect((await chat(gw, chatBody(model))).status).toBe(429);
     await gw.settle();

@@ -1,7 +1,7 @@
 import type { ModelConfig } from "../config/resolve";
 import type { AnswerRecorder } from "../core/cache";
 import type { Attempted, Outcome } from "../core/circuit";
-import type { UpstreamFailure } from "../core/failure";
+import { outcomeOf, type UpstreamFailure } from "../core/failure";
 import { log } from "../core/log";
 import type { AttemptEnd } from "../core/openai";
 import { spendUsd } from "../metrics/request-metrics";
@@ -20,20 +20,6 @@ const FAILED: Outcome = { kind: "failure", reason: "stream_failed" };
 
 /** The simulated upstream takes any key; dev mode needs none. */
 const SIMULATED_KEY = "dev-simulated-upstream";
-
-export function outcomeOf(f: UpstreamFailure): Outcome {
-  switch (f.kind) {
-    case "rate_limited":
-      return { kind: "rate_limited", retryAfterMs: f.retryAfterMs };
-    case "client_abort":
-      return { kind: "client_abort" };
-    case "client_error":
-    case "auth":
-      return { kind: "ignored" };
-    default:
-      return { kind: "failure", reason: f.kind };
-  }
-}
 
 function upstreamBody(ctx: ChainContext, model: string, upstreamStream: boolean): string {
   const body: Record<string, unknown> = { ...ctx.request, model };

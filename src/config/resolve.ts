@@ -20,6 +20,13 @@ const DEFAULT_TIMEOUTS: Timeouts = {
   deadlineMs: 60_000,
   streamWallMs: 600_000,
 };
+const DEFAULT_RETRY: GatewayConfig["retry"] = {
+  maxRetries: 1,
+  maxAttempts: 4,
+  baseDelayMs: 250,
+  maxDelayMs: 60_000,
+  waitOnRetryAfterMs: 2_000,
+};
 const DEFAULT_MODELS: NonNullable<GatewayConfigInput["models"]> = {
   "gpt-4.1": { fallbacks: ["deepseek-v3.2"], priceUsdPerMTok: 8.0 },
   "claude-sonnet-4.5": {
@@ -49,13 +56,15 @@ export interface ModelConfig {
   cacheEnabled: boolean;
   /** Whether the upstream is asked for a stream even when the client asked for JSON (DESIGN §12). */
   upstreamStreaming: "always" | "as_requested";
+  /** Null: unknown, so a context overflow elsewhere may try this model. */
+  contextTokens: number | null;
 }
 
 export interface GatewayConfig {
   models: ReadonlyMap<string, ModelConfig>;
   fallbackOrder: FallbackStep[];
   cache: { enabled: boolean; ttlSeconds: number; maxEntryBytes: number; disabledTenants: ReadonlySet<string> };
-  retry: { maxRetries: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number };
+  retry: { maxRetries: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number; waitOnRetryAfterMs: number };
   limits: { maxBodyBytes: number };
   /** `named` is a Map so that any tenant name (`constructor`, `__proto__`) is only a name. */
   tenants: { default: TenantLimits; ip: { requestsPerMinute: number | null }; named: ReadonlyMap<string, TenantLimits> };
@@ -93,6 +102,7 @@ function resolveModels(input: GatewayConfigInput): Map<string, ModelConfig> {
       timeouts: { ...timeouts, ...m.timeouts },
       cacheEnabled: m.cache?.enabled ?? true,
       upstreamStreaming: m.upstreamStreaming ?? "always",
+      contextTokens: m.contextTokens ?? null,
     });
   }
   return models;
@@ -163,7 +173,7 @@ export function resolveConfig(raw: unknown): Resolved<{ config: GatewayConfig }>
       models,
       fallbackOrder,
       cache: resolveCache(input),
-      retry: { maxRetries: 1, maxAttempts: 4, baseDelayMs: 250, maxDelayMs: 60_000, ...input.retry },
+      retry: { ...DEFAULT_RETRY, ...input.retry },
       limits: { maxBodyBytes: input.limits?.maxBodyBytes ?? 8_388_608 },
       tenants: tenants.tenants,
       snapshotTtlMs: input.snapshotTtlMs ?? 1000,

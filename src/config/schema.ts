@@ -37,6 +37,8 @@ const modelSchema = z.strictObject({
   cache: z.strictObject({ enabled: z.boolean() }).partial().optional(),
   /** "always": ask for a stream whatever the client asked (DESIGN §12); "as_requested": the old way. */
   upstreamStreaming: z.enum(["always", "as_requested"]).optional(),
+  /** The model's context length in tokens: a context overflow falls through only to larger ones. */
+  contextTokens: positiveInt.optional(),
 });
 
 /** The largest `n` OpenAI accepts, and so what `maxChoices: null` allows. */
@@ -86,6 +88,8 @@ export const gatewayConfigSchema = z.strictObject({
       maxAttempts: positiveInt.max(20),
       baseDelayMs: z.int().min(0),
       maxDelayMs: ms,
+      /** A 429 from the requested model with a Retry-After up to this long is waited for, once. */
+      waitOnRetryAfterMs: z.int().min(0),
     })
     .partial()
     .optional(),

@@ -25,6 +25,10 @@ export interface UpstreamKeys {
   pick(model: string, now: number): string | null;
   /** Sets a refused key aside (401: every model, 403: this model) and raises the alert. */
   reject(key: string, status: 401 | 403, model: string): Promise<void>;
+  /** A 402: sets every key of the provider aside for `retry.maxDelayMs` and raises the alert. */
+  refuseAccount(model: string): void;
+  /** When the provider's keys come back after a 402 (null: they are not aside). */
+  accountAsideUntil(now: number): number | null;
 }
 
 /** The tenant's limits for this request. */

@@ -28,22 +28,28 @@ function relayableBody(text: string, secrets: readonly string[]): OpenAIErrorBod
   }
 }
 
-/** A non-2xx upstream answer as a failure value (DESIGN §6): read once, classified once. */
+/** A non-2xx upstream answer as a failure value (DESIGN §6, §12): read once, classified once. */
 export async function describeError(res: Response, secrets: readonly string[]): Promise<UpstreamFailure> {
   const status = res.status;
-  const cls = classifyStatus(status);
   const retryAfterMs = parseRetryAfter(res.headers, Date.now());
   const text = await res.text().catch(() => "");
-  if (cls === "auth") {
-    // Auth errors can echo key fragments; their text never travels further.
-    return failure("auth", `The upstream refused the gateway's key (${status}).`, { status });
+  const body = relayableBody(text, secrets);
+  const cls = classifyStatus(status, body?.error ?? null);
+  switch (cls) {
+    case "auth":
+      // Auth errors can echo key fragments; their text never travels further.
+      return failure("auth", `The upstream refused the gateway's key (${status}).`, { status });
+    case "account":
+      // The provider's billing text is for the operator (the alert), never for every caller.
+      return failure("account", `The upstream refused the gateway's account (${status}).`, { status });
+    case "rate_limited":
+      return failure("rate_limited", "The upstream is rate limiting this model.", { status, retryAfterMs });
+    case "client_error":
+    case "context_overflow":
+    case "rejected":
+      return failure(cls, body?.error.message ?? `The upstream rejected the request (${status}).`, { status, body });
+    case "server_error":
+    case "success":
+      return failure("server_error", `The upstream answered ${status}.`, { status, retryAfterMs });
   }
-  if (cls === "rate_limited")
-    return failure("rate_limited", "The upstream is rate limiting this model.", { status, retryAfterMs });
-  if (cls === "client_error") {
-    const body = relayableBody(text, secrets);
-    const message = body?.error.message ?? `The upstream rejected the request (${status}).`;
-    return failure("client_error", message, { status, body });
-  }
-  return failure("server_error", `The upstream answered ${status}.`, { status, retryAfterMs });
 }
