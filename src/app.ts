@@ -4,15 +4,18 @@ import { chatCompletions } from "./chat/route";
 import { parseOrigins } from "./config/settings";
 import { GatewayError, methodNotAllowed, notFound, renderError } from "./core/errors";
 import { log } from "./core/log";
-import type { ServicesFactory } from "./core/services";
+import type { IpAdmission, ServicesFactory } from "./core/services";
 import { bodyLimit } from "./middleware/body-limit";
 import { clientAuth } from "./middleware/client-auth";
 import { cors } from "./middleware/cors";
+import { ipLimit } from "./middleware/ip-limit";
 import { requestId } from "./middleware/request-id";
 import { settings } from "./middleware/settings";
 
 export interface GatewayDeps {
   services: ServicesFactory;
+  /** The per-IP limit, checked (and counted) before the chat route reads the body. */
+  admitIp: IpAdmission;
   /** Extra routes mounted by the entry point (admin, the simulated upstream in dev mode). */
   mount?: (app: Hono<AppEnv>) => void;
 }
@@ -52,6 +55,7 @@ export function createApp(deps: GatewayDeps): Hono<AppEnv> {
   });
   app.post(
     "/v1/chat/completions",
+    ipLimit(deps.admitIp),
     bodyLimit({ maxBytes: (c) => c.get("settings").config.limits.maxBodyBytes }),
     chatCompletions(deps.services),
   );

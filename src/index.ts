@@ -2,7 +2,7 @@ import { mountAdmin } from "./admin/routes";
 import { createApp } from "./app";
 import { mountSimulatedUpstream } from "./fake-upstream/dev";
 import { Isolate } from "./isolate";
-import { requestServices } from "./services";
+import { ipAdmission, requestServices } from "./services";
 
 export { BreakerObject } from "./breaker/object";
 export { FakeUpstreamObject } from "./fake-upstream/object";
@@ -17,6 +17,7 @@ export function createGateway(): ExportedHandler<Env> {
   const isolate = new Isolate();
   const app = createApp({
     services: (scope) => requestServices(isolate, scope),
+    admitIp: ipAdmission(isolate),
     mount: (app) => {
       mountAdmin(app);
       mountSimulatedUpstream(app);

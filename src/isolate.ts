@@ -49,8 +49,8 @@ export class Isolate {
   usage(env: Env, bucket: string): UsageChannel {
     let ch = this.usageChannels.get(bucket);
     if (!ch) {
-      ch = new UsageChannel((batches) => env.TENANTS.getByName(bucket).sync(batches), bucket);
-      // Anonymous callers add one bucket per IP: keep the map from growing without bound.
+      ch = new UsageChannel((batches, lifetime) => env.TENANTS.getByName(bucket).sync(batches, lifetime), bucket);
+      // Per-IP limits add one bucket per IP: keep the map from growing without bound.
       if (this.usageChannels.size >= 10_000) this.usageChannels.clear();
       this.usageChannels.set(bucket, ch);
     }

@@ -1,11 +1,12 @@
 import { BreakerGate } from "./breaker/gate";
 import { KvChainCache } from "./cache/chain-cache";
 import { log } from "./core/log";
-import type { RequestScope, RequestServices, UpstreamKeys } from "./core/services";
+import type { IpAdmission, RequestScope, RequestServices, UpstreamKeys } from "./core/services";
 import { simulatedUpstream } from "./fake-upstream/dev";
 import type { Isolate } from "./isolate";
 import { RequestMetrics } from "./metrics/request-metrics";
-import { bucketsFor, TenantGuard, tenantBucket } from "./tenants/guard";
+import { bucketsFor, ipBucketFor, TenantGuard } from "./tenants/guard";
+import { tenantBucket } from "./tenants/protocol";
 import { PROVIDER } from "./upstream/keys";
 
 /** The upstream keys of this isolate, with the fleet-wide alert a refused key or account raises. */
@@ -53,10 +54,19 @@ export function requestServices(isolate: Isolate, scope: RequestScope): RequestS
     cache: new KvChainCache(env.CACHE, settings, cacheScope, isolate.recentCacheWrites),
     keys: upstreamKeys(isolate, scope),
     usage: {
-      admit: () => guard.admit(bucketsFor(settings, tenant, scope.ip)),
+      admit: () => guard.admit(bucketsFor(settings, tenant)),
       spend: (usd) => guard.spend(tenantBucket(tenant), usd),
     },
     metrics: new RequestMetrics(count, tenant),
     fetch: settings.simulatedUpstream ? simulatedUpstream(env, settings) : (request) => fetch(request),
+  };
+}
+
+/** The per-IP limits of this isolate's callers, checked before a request's body is read. */
+export function ipAdmission(isolate: Isolate): IpAdmission {
+  return async ({ env, settings, waitUntil, tenant, ip }) => {
+    const bucket = ipBucketFor(settings, tenant, ip);
+    if (bucket === null) return;
+    await new TenantGuard((name) => isolate.usage(env, name), settings.config.snapshotTtlMs, waitUntil).admitIp(bucket);
   };
 }

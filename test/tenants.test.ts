@@ -109,11 +109,13 @@ describe("tenant limits", () => {
       ALLOW_ANONYMOUS: "true",
       config: { models: { [model]: {} }, tenants: { default: { requestsPerMinute: null }, ip: { requestsPerMinute: 2 } } },
     });
-    const ip = `203.0.113.${Math.floor(Math.random() * 200)}-${crypto.randomUUID().slice(0, 4)}`;
+    // Addresses of their own: every test's anonymous callers share the tenant `public`.
+    const randomIp = () => `2001:db8:${crypto.randomUUID().slice(0, 4)}:${crypto.randomUUID().slice(0, 4)}::1`;
+    const [ip, other] = [randomIp(), randomIp()];
     for (let i = 0; i < 2; i++) expect((await send(gw, null, chatBody(model), { "cf-connecting-ip": ip })).status).toBe(200);
     const limited = await send(gw, null, chatBody(model), { "cf-connecting-ip": ip });
     expect(limited.status).toBe(429);
-    expect((await send(gw, null, chatBody(model), { "cf-connecting-ip": `${ip}-other` })).status).toBe(200);
+    expect((await send(gw, null, chatBody(model), { "cf-connecting-ip": other })).status).toBe(200);
     await gw.settle();
   });
 });

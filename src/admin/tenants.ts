@@ -3,8 +3,9 @@ import type { AppEnv } from "../app-env";
 import type { Settings } from "../config/settings";
 import { methodNotAllowed, notFound } from "../core/errors";
 import { log } from "../core/log";
-import { limitsFor, tenantBucket } from "../tenants/guard";
-import type { UsageView } from "../tenants/protocol";
+import { limitsFor } from "../tenants/guard";
+import type { IpCount } from "../tenants/ip-counts";
+import { tenantBucket, type UsageView } from "../tenants/protocol";
 
 function knownTenants(settings: Settings): string[] {
   const names = new Set([...settings.clientKeys.values(), ...settings.config.tenants.named.keys()]);
@@ -31,6 +32,13 @@ function tenantOf(c: Context<AppEnv>): string {
 
 const usageOf = (env: Env, tenant: string) => env.TENANTS.getByName(tenantBucket(tenant)).sync([]);
 
+/** The per-IP limit a tenant enforces, and the IP counts it enforces it on (DESIGN §13). */
+async function ipsOf(env: Env, settings: Settings, tenant: string) {
+  const requestsPerMinute = limitsFor(settings, tenant).ipRequestsPerMinute;
+  const topThisMinute: IpCount[] = requestsPerMinute === null ? [] : await env.TENANTS.getByName(tenantBucket(tenant)).topIps();
+  return { requestsPerMinute, topThisMinute };
+}
+
 /** `/admin/tenants`: each tenant's limits and today's usage (DESIGN §5). Mounted behind admin auth. */
 export function mountTenants(app: Hono<AppEnv>): void {
   app.get("/admin/tenants", async (c) => {
@@ -41,7 +49,9 @@ export function mountTenants(app: Hono<AppEnv>): void {
   });
   app.get("/admin/tenants/:tenant", async (c) => {
     const tenant = tenantOf(c);
-    return c.json(tenantJson(c.get("settings"), tenant, await usageOf(c.env, tenant)));
+    const settings = c.get("settings");
+    const [usage, ips] = await Promise.all([usageOf(c.env, tenant), ipsOf(c.env, settings, tenant)]);
+    return c.json({ ...tenantJson(settings, tenant, usage), ips });
   });
   app.post("/admin/tenants/:tenant/reset", async (c) => {
     const tenant = tenantOf(c);

@@ -34,7 +34,6 @@ export function chatCompletions(services: ServicesFactory): Handler<AppEnv> {
       settings,
       waitUntil,
       tenant,
-      ip: c.req.header("cf-connecting-ip") ?? null,
       requested: model,
       request,
       noStore: /\bno-store\b/i.test(c.req.header("cache-control") ?? ""),

@@ -43,6 +43,7 @@ const DEFAULT_TENANT: TenantLimits = {
   models: null,
   maxTokens: null,
   maxChoices: 1,
+  ipRequestsPerMinute: null,
 };
 
 export type FallbackStep = "cache" | "models";
@@ -66,8 +67,16 @@ export interface GatewayConfig {
   cache: { enabled: boolean; ttlSeconds: number; maxEntryBytes: number; disabledTenants: ReadonlySet<string> };
   retry: { maxRetries: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number; waitOnRetryAfterMs: number };
   limits: { maxBodyBytes: number };
-  /** `named` is a Map so that any tenant name (`constructor`, `__proto__`) is only a name. */
-  tenants: { default: TenantLimits; ip: { requestsPerMinute: number | null }; named: ReadonlyMap<string, TenantLimits> };
+  /**
+   * `named` is a Map so that any tenant name (`constructor`, `__proto__`) is only a name.
+   * `public` is the anonymous tenant's, configured or not: its per-IP limit defaults to `ip`'s.
+   */
+  tenants: {
+    default: TenantLimits;
+    ip: { requestsPerMinute: number | null };
+    public: TenantLimits;
+    named: ReadonlyMap<string, TenantLimits>;
+  };
   snapshotTtlMs: number;
 }
 
@@ -120,13 +129,20 @@ function fallbackProblem(models: ReadonlyMap<string, ModelConfig>): ConfigProble
   return null;
 }
 
-/** Named tenants start from the default tenant's limits, and may only name configured models. */
+/**
+ * Named tenants start from the default tenant's limits, and may only name configured models. The
+ * anonymous tenant `public` starts from them too, with `tenants.ip` as its per-IP limit.
+ */
 function resolveTenants(
   input: ReadonlyMap<string, Partial<TenantLimits>> | undefined,
   models: ReadonlyMap<string, ModelConfig>,
 ): Resolved<{ tenants: GatewayConfig["tenants"] }> {
   const defaultTenant = { ...DEFAULT_TENANT, ...input?.get("default") };
+  // Null is "no limit" here as everywhere in `tenants`: only an absent value takes the default.
+  const ipLimit = input?.get("ip")?.requestsPerMinute;
+  const ip = { requestsPerMinute: ipLimit === undefined ? 120 : ipLimit };
   const named = new Map<string, TenantLimits>();
+  let anonymous: TenantLimits = { ...defaultTenant, ipRequestsPerMinute: ip.requestsPerMinute };
   for (const [name, limits] of input ?? []) {
     if (name === "default" || name === "ip") continue;
     for (const [i, m] of (limits.models ?? []).entries()) {
@@ -137,10 +153,10 @@ function resolveTenants(
         };
       }
     }
-    named.set(name, { ...defaultTenant, ...limits });
+    if (name === "public") anonymous = { ...anonymous, ...limits };
+    else named.set(name, { ...defaultTenant, ...limits });
   }
-  const ip = { requestsPerMinute: input?.get("ip")?.requestsPerMinute ?? 120 };
-  return { ok: true, tenants: { default: defaultTenant, ip, named } };
+  return { ok: true, tenants: { default: defaultTenant, ip, public: anonymous, named } };
 }
 
 function resolveCache(input: GatewayConfigInput): GatewayConfig["cache"] {

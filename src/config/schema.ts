@@ -51,6 +51,8 @@ const tenantLimits = z.strictObject({
   maxTokens: positiveInt.nullable(),
   /** Bounds `n`; null: OpenAI's own ceiling (MAX_CHOICES). */
   maxChoices: positiveInt.max(MAX_CHOICES).nullable(),
+  /** Requests per minute from one client IP (an IPv6 /64) within the tenant. */
+  ipRequestsPerMinute: positiveInt.nullable(),
 });
 
 export const tenantNamePattern = /^[A-Za-z0-9_-]{1,64}$/;

@@ -5,14 +5,28 @@ import type { ChatRequest } from "./chat-request";
 import type { ModelGate } from "./circuit";
 import type { UpstreamFetch, Usage } from "./openai";
 
-/** Everything the services of one request are built from, read once at the route. */
-export interface RequestScope {
+/** Who is calling, as known once the client is authenticated and before its body is read. */
+export interface CallerScope {
   env: Env;
   settings: Settings;
   waitUntil: (work: Promise<unknown>) => void;
   tenant: string;
   /** The caller's address (`CF-Connecting-IP`), if known. */
   ip: string | null;
+}
+
+/**
+ * Counts one request against its client IP's limit within its tenant (DESIGN §13), before its body
+ * is read; throws the 429 when the IP is over the limit.
+ */
+export type IpAdmission = (caller: CallerScope) => Promise<void>;
+
+/** Everything the services of one request are built from, read once at the route. */
+export interface RequestScope {
+  env: Env;
+  settings: Settings;
+  waitUntil: (work: Promise<unknown>) => void;
+  tenant: string;
   requested: ModelConfig;
   request: ChatRequest;
   /** `Cache-Control: no-store`: this answer is not written to the cache. */

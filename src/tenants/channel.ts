@@ -1,8 +1,16 @@
 import { log } from "../core/log";
 import { type Batch, type Exchange, SyncChannel } from "../core/sync-channel";
-import { epochMinute, type UsageDelta, type UsageView, utcDay } from "./protocol";
+import {
+  epochMinute,
+  lifetimeOf,
+  MAX_IPS_PER_REPORT,
+  type UsageDelta,
+  type UsageLifetime,
+  type UsageView,
+  utcDay,
+} from "./protocol";
 
-export type UsageSync = (batches: Batch<UsageDelta>[]) => Promise<UsageView>;
+export type UsageSync = (batches: Batch<UsageDelta>[], lifetime: UsageLifetime) => Promise<UsageView>;
 
 const NOTHING: UsageDelta = { requests: 0, spendUsd: 0 };
 
@@ -15,13 +23,16 @@ const isAmount = (v: number) => Number.isFinite(v) && v >= 0;
  */
 export class UsageChannel extends SyncChannel<UsageDelta, UsageView, UsageView> {
   private pending: UsageDelta = NOTHING;
+  private ips = new Map<string, number>();
+  private readonly lifetime: UsageLifetime;
 
   constructor(
     private readonly sync: UsageSync,
     bucket: string,
   ) {
-    // An anonymous caller's bucket names its IP address: logs say only that it is one.
+    // An IP's bucket names its address: logs say only that it is one.
     super("tenant_usage", { bucket: bucket.startsWith("ip:") ? "ip" : bucket });
+    this.lifetime = lifetimeOf(bucket);
   }
 
   get known(): boolean {
@@ -54,19 +65,27 @@ export class UsageChannel extends SyncChannel<UsageDelta, UsageView, UsageView> 
     };
   }
 
+  /** One request of this tenant's from `ip`, for the tenant's top IPs (its IP object limits it). */
+  addIp(ip: string): void {
+    const seen = this.ips.get(ip);
+    if (seen !== undefined) this.ips.set(ip, seen + 1);
+    else if (this.ips.size < MAX_IPS_PER_REPORT) this.ips.set(ip, 1);
+  }
+
   protected takePending(): UsageDelta | null {
     if (!this.wantsCall()) return null;
-    const delta = this.pending;
+    const delta = this.ips.size > 0 ? { ...this.pending, ips: Object.fromEntries(this.ips) } : this.pending;
     this.pending = NOTHING;
+    this.ips = new Map();
     return delta;
   }
 
   protected wantsCall(): boolean {
-    return this.pending.requests > 0 || this.pending.spendUsd > 0;
+    return this.pending.requests > 0 || this.pending.spendUsd > 0 || this.ips.size > 0;
   }
 
   protected exchange(batches: Batch<UsageDelta>[]): Exchange<UsageView, UsageView> {
-    return { send: () => this.sync(batches), answered: (view) => view, unanswered: () => {} };
+    return { send: () => this.sync(batches, this.lifetime), answered: (view) => view, unanswered: () => {} };
   }
 
   /** Logged by the channel; usage objects keep no metric series of their own. */

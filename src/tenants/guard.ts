@@ -3,33 +3,46 @@ import type { Settings } from "../config/settings";
 import { GatewayError } from "../core/errors";
 import { retryAfterHeaders } from "../core/retry-after";
 import type { UsageChannel } from "./channel";
-import { untilNextDay, untilNextMinute } from "./protocol";
+import { clientIp } from "./ip";
+import { ipBucket, tenantBucket, untilNextDay, untilNextMinute } from "./protocol";
 
-/** A usage bucket a request counts against: a tenant, or an anonymous caller's IP. */
+/** A usage bucket a request counts against once its body is read: its tenant's. */
 export interface Bucket {
   name: string;
   requestsPerMinute: number | null;
   dailyBudgetUsd: number | null;
 }
 
-/** The usage object's name for a tenant (anonymous IPs are `ip:<address>`). */
-export const tenantBucket = (tenant: string) => `tenant:${tenant}`;
+/** One client IP within a tenant, counted before the request's body is read. */
+export interface IpBucket {
+  name: string;
+  /** The tenant's bucket, which keeps the tenant's top IPs. */
+  tenant: string;
+  ip: string;
+  requestsPerMinute: number;
+}
 
 export function limitsFor(settings: Settings, tenant: string): TenantLimits {
-  return settings.config.tenants.named.get(tenant) ?? settings.config.tenants.default;
+  const { tenants } = settings.config;
+  return tenant === "public" ? tenants.public : (tenants.named.get(tenant) ?? tenants.default);
 }
 
-/** The buckets of a request: its tenant's, and for anonymous callers also their IP's. */
-export function bucketsFor(settings: Settings, tenant: string, ip: string | null): Bucket[] {
+/** The buckets of a request, once its body is read: its tenant's. */
+export function bucketsFor(settings: Settings, tenant: string): Bucket[] {
   const limits = limitsFor(settings, tenant);
-  const buckets: Bucket[] = [
-    { name: tenantBucket(tenant), requestsPerMinute: limits.requestsPerMinute, dailyBudgetUsd: limits.dailyBudgetUsd },
-  ];
-  const ipLimit = settings.config.tenants.ip.requestsPerMinute;
-  if (tenant === "public" && ipLimit !== null)
-    buckets.push({ name: `ip:${ip ?? "unknown"}`, requestsPerMinute: ipLimit, dailyBudgetUsd: null });
-  return buckets;
+  return [{ name: tenantBucket(tenant), requestsPerMinute: limits.requestsPerMinute, dailyBudgetUsd: limits.dailyBudgetUsd }];
 }
+
+/** The caller's IP bucket within its tenant (`CF-Connecting-IP`), or null when the tenant sets no per-IP limit. */
+export function ipBucketFor(settings: Settings, tenant: string, rawIp: string | null): IpBucket | null {
+  const limit = limitsFor(settings, tenant).ipRequestsPerMinute;
+  if (limit === null) return null;
+  const ip = clientIp(rawIp);
+  return { name: ipBucket(tenant, ip), tenant: tenantBucket(tenant), ip, requestsPerMinute: limit };
+}
+
+const rateLimited = (code: string, message: string, now: number) =>
+  new GatewayError(429, "rate_limit_error", code, message, null, retryAfterHeaders(untilNextMinute(now)));
 
 /**
  * Per-tenant limits (requests per minute, daily budget) checked from the isolate's usage views.
@@ -45,20 +58,10 @@ export class TenantGuard {
   async admit(buckets: Bucket[]): Promise<void> {
     const now = Date.now();
     for (const bucket of buckets) {
-      const ch = this.channel(bucket.name);
       const limited = bucket.requestsPerMinute !== null || bucket.dailyBudgetUsd !== null;
-      if (limited && !ch.known) await ch.refresh();
-      else if (ch.stale(now, this.ttlMs)) this.waitUntil(ch.refresh());
-      const usage = ch.estimate(now);
+      const usage = await this.usage(bucket.name, limited, now);
       if (bucket.requestsPerMinute !== null && usage.minuteRequests >= bucket.requestsPerMinute) {
-        throw new GatewayError(
-          429,
-          "rate_limit_error",
-          "tenant_rate_limited",
-          `Rate limit reached: ${bucket.requestsPerMinute} requests per minute.`,
-          null,
-          retryAfterHeaders(untilNextMinute(now)),
-        );
+        throw rateLimited("tenant_rate_limited", `Rate limit reached: ${bucket.requestsPerMinute} requests per minute.`, now);
       }
       if (bucket.dailyBudgetUsd !== null && usage.daySpendUsd >= bucket.dailyBudgetUsd) {
         throw new GatewayError(
@@ -74,14 +77,44 @@ export class TenantGuard {
     for (const bucket of buckets) this.count(bucket.name, 1, 0);
   }
 
+  /**
+   * Refuses a client IP over its limit within its tenant, and counts the request otherwise, whatever
+   * becomes of it (a body refused with 400 or 413 costs the IP as much as an answer does).
+   */
+  async admitIp(bucket: IpBucket): Promise<void> {
+    const now = Date.now();
+    const usage = await this.usage(bucket.name, true, now);
+    if (usage.minuteRequests >= bucket.requestsPerMinute) {
+      throw rateLimited(
+        "ip_rate_limited",
+        `Rate limit reached for your IP address: ${bucket.requestsPerMinute} requests per minute.`,
+        now,
+      );
+    }
+    this.count(bucket.name, 1, 0);
+    this.flushSoon(this.channel(bucket.tenant)).addIp(bucket.ip);
+  }
+
   spend(bucket: string, usd: number): void {
     this.count(bucket, 0, usd);
   }
 
-  private count(bucket: string, requests: number, usd: number): void {
+  /** The bucket's usage as this isolate knows it; only a limited bucket never heard of waits on its object. */
+  private async usage(bucket: string, limited: boolean, now: number) {
     const ch = this.channel(bucket);
-    ch.add(requests, usd);
+    if (limited && !ch.known) await ch.refresh();
+    else if (ch.stale(now, this.ttlMs)) this.waitUntil(ch.refresh());
+    return ch.estimate(now);
+  }
+
+  private count(bucket: string, requests: number, usd: number): void {
+    this.flushSoon(this.channel(bucket)).add(requests, usd);
+  }
+
+  /** What is added to the channel reaches its object within one snapshot TTL. */
+  private flushSoon(ch: UsageChannel): UsageChannel {
     const timer = ch.flushWithin(this.ttlMs);
     if (timer) this.waitUntil(timer);
+    return ch;
   }
 }

@@ -2,7 +2,8 @@ import { DurableObject } from "cloudflare:workers";
 import { log } from "../core/log";
 import { ReportIds } from "../core/report-ids";
 import type { Batch } from "../core/sync-channel";
-import { epochMinute, type UsageDelta, type UsageView, utcDay } from "./protocol";
+import { type IpCount, IpCounts } from "./ip-counts";
+import { epochMinute, MAX_IPS_PER_REPORT, type UsageDelta, type UsageView, untilNextDay, utcDay } from "./protocol";
 
 const KEY = "usage";
 const DROPS_KEY = "drops";
@@ -15,18 +16,31 @@ const NO_DROPS: UsageDrops = { report: 0, duplicate: 0, requests: 0, spend: 0 };
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 const isRequests = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const isSpend = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0;
+const isIp = (v: string) => v.length > 0 && v.length <= 64;
+
+/** How many IPs the admin view lists. */
+const TOP_IPS = 10;
+
+/** The object's SQLite tables, made on first use so that an object emptied at day's end stays empty. */
+interface Tables {
+  reportIds: ReportIds;
+  ips: IpCounts;
+}
 
 /**
- * One tenant's (or one anonymous IP's) usage, shared by every isolate: this minute's requests and
- * today's requests and spend. Isolates report deltas in batches, so this is never on a request's
- * path once an isolate has heard from it.
+ * One tenant's (or one client IP's within a tenant) usage, shared by every isolate: this minute's
+ * requests and today's requests and spend, and for a tenant its requests by IP this minute.
+ * Isolates report deltas in batches, so this is never on a request's path once an isolate has
+ * heard from it. An IP's object deletes its storage when its UTC day ends.
  */
 export class TenantObject extends DurableObject<Env> {
-  private readonly reportIds: ReportIds;
+  private made: Tables | null = null;
+  /** The UTC day whose end the alarm is set for (null: not set by this instance). */
+  private expiresAfter: string | null = null;
 
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    this.reportIds = new ReportIds(ctx.storage.sql);
+  private tables(): Tables {
+    this.made ??= { reportIds: new ReportIds(this.ctx.storage.sql), ips: new IpCounts(this.ctx.storage.sql) };
+    return this.made;
   }
 
   private current(now: number): UsageView {
@@ -48,15 +62,38 @@ export class TenantObject extends DurableObject<Env> {
    * (DESIGN §12): a field that is no amount is dropped, logged and counted, and the rest applied;
    * nothing in a batch makes this throw, so a bad one never blocks the next.
    */
-  sync(batches: Batch<UsageDelta>[]): UsageView {
-    const view = this.current(Date.now());
+  async sync(batches: Batch<UsageDelta>[], lifetime?: unknown): Promise<UsageView> {
+    const now = Date.now();
+    const view = this.current(now);
     const drops = { ...NO_DROPS };
     const list: unknown[] = Array.isArray(batches) ? batches : [];
     let changed = false;
     for (const raw of list) changed = this.apply(view, raw, drops) || changed;
     if (changed) this.ctx.storage.kv.put(KEY, view);
-    if (Object.values(drops).some((n) => n > 0)) this.countDrops(drops);
+    const dropped = Object.values(drops).some((n) => n > 0);
+    if (dropped) this.countDrops(drops);
+    if ((changed || dropped) && lifetime === "day") await this.expireAtDayEnd(now);
     return view;
+  }
+
+  /** Admin: the tenant's busiest client IPs this minute, highest first. */
+  topIps(): IpCount[] {
+    return this.tables().ips.top(epochMinute(Date.now()), TOP_IPS);
+  }
+
+  /** The day of an IP's object has ended: nothing it holds is of use any more. */
+  override async alarm(): Promise<void> {
+    await this.ctx.storage.deleteAll();
+    this.made = null;
+    this.expiresAfter = null;
+  }
+
+  /** A later day's write moves the alarm on, so it never empties an object in use that day. */
+  private async expireAtDayEnd(now: number): Promise<void> {
+    const day = utcDay(now);
+    if (this.expiresAfter === day) return;
+    await this.ctx.storage.setAlarm(now + untilNextDay(now));
+    this.expiresAfter = day;
   }
 
   /** Admin: clears today's spend (requests stay counted). */
@@ -76,19 +113,35 @@ export class TenantObject extends DurableObject<Env> {
       drops.report++;
       return false;
     }
-    if (this.reportIds.seen(raw.id)) {
+    const { reportIds } = this.tables();
+    if (reportIds.seen(raw.id)) {
       drops.duplicate++;
       return false;
     }
-    const { requests, spendUsd } = raw.data;
+    const { requests, spendUsd, ips } = raw.data;
     if (isRequests(requests)) {
       view.minuteRequests += requests;
       view.dayRequests += requests;
     } else drops.requests++;
     if (isSpend(spendUsd)) view.daySpendUsd += spendUsd;
     else drops.spend++;
-    this.reportIds.remember(raw.id);
+    if (ips !== undefined) this.applyIps(view.minute, ips, drops);
+    reportIds.remember(raw.id);
     return true;
+  }
+
+  /** A report's requests by IP; an entry that is no IP or no count is dropped as a bad request count. */
+  private applyIps(minute: number, ips: unknown, drops: UsageDrops): void {
+    if (!isRecord(ips) || Object.keys(ips).length > MAX_IPS_PER_REPORT) {
+      drops.requests++;
+      return;
+    }
+    const counts = this.tables().ips;
+    counts.prune(minute);
+    for (const [ip, n] of Object.entries(ips)) {
+      if (isIp(ip) && isRequests(n) && n > 0) counts.add(minute, ip, n);
+      else drops.requests++;
+    }
   }
 
   private countDrops(drops: UsageDrops): void {

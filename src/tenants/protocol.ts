@@ -2,7 +2,31 @@
 export interface UsageDelta {
   requests: number;
   spendUsd: number;
+  /** A tenant's requests by client IP (`clientIp`), for its admin view; absent when none. */
+  ips?: Record<string, number>;
 }
+
+/**
+ * Distinct client IPs one report names at most. The admin view wants the busiest IPs; a report
+ * spans one snapshot TTL of one isolate, so an IP first seen past this many is one of the least
+ * busy, and it is still limited by its own usage object.
+ */
+export const MAX_IPS_PER_REPORT = 1000;
+
+/**
+ * How long a usage object keeps its storage: a tenant's for good; an IP's (and later a user's)
+ * only until its UTC day ends, since there may be millions of them and a day's counts are all
+ * they hold.
+ */
+export type UsageLifetime = "kept" | "day";
+
+/** The usage object's name for a tenant. */
+export const tenantBucket = (tenant: string) => `tenant:${tenant}`;
+
+/** The usage object's name for one client IP within a tenant (tenant names hold no `:`). */
+export const ipBucket = (tenant: string, ip: string) => `ip:${tenant}:${ip}`;
+
+export const lifetimeOf = (bucket: string): UsageLifetime => (bucket.startsWith("ip:") ? "day" : "kept");
 
 export interface UsageView {
   /** Epoch minute the `minuteRequests` count belongs to. */
