@@ -301,8 +301,11 @@ describe("what is never cached", () => {
     expect((await probeCache(up, config, model, chatBody(model, { stream: true }))).hit).toBe(true);
   });
 
-  it("a stream that fails after commit (over its total time) is not cached", async () => {
-    const { up, model, config, gw } = soloSetup({ model: { timeouts: { streamTotalMs: 180 } } });
+  it("a stream that fails after commit (over its total time, recovery off) is not cached", async () => {
+    const { up, model, config, gw } = soloSetup({
+      model: { timeouts: { streamTotalMs: 180 } },
+      extra: { streamRecovery: { mode: "off" } },
+    });
     await up.fault({ model, mode: "slow_chunks", delayMs: 50, times: 1 });
     const cut = await primed(gw, chatBody(model, { stream: true }));
     expect(cut.res.status).toBe(200);

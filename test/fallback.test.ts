@@ -160,8 +160,10 @@ describe("commit: before it the chain recovers, after it the stream ends in an e
     expect((await (await circuits(gw)).detail(model)).lifetime.failures).toBe(1);
   });
 
-  it("a stream cut after commit ends with the SSE error event and no [DONE]; the partial text is intact; nothing is retried", async () => {
-    const { up, model, fb, gw } = chainSetup({ extra: { retry: { maxRetries: 2, baseDelayMs: 0 } } });
+  it("with recovery off, a stream cut after commit ends with the SSE error event and no [DONE]; the partial text is intact; nothing is retried", async () => {
+    const { up, model, fb, gw } = chainSetup({
+      extra: { retry: { maxRetries: 2, baseDelayMs: 0 }, streamRecovery: { mode: "off" } },
+    });
     await up.fault({ model, mode: "cut_after", after: 4 });
     const res = await chat(gw, chatBody(model, { stream: true }));
     expect(res.status).toBe(200);
@@ -180,10 +182,10 @@ describe("commit: before it the chain recovers, after it the stream ends in an e
     expect((await c.detail(model)).lifetime.failures).toBe(1);
   });
 
-  it("a stream over its total time after commit ends with the SSE error event; the partial text is a prefix of the answer; nothing is retried", async () => {
+  it("with recovery off, a stream over its total time after commit ends with the SSE error event; the partial text is a prefix of the answer; nothing is retried", async () => {
     const { up, model, fb, gw } = chainSetup({
       model: { timeouts: { streamTotalMs: 200 } },
-      extra: { retry: { maxRetries: 2, baseDelayMs: 0 } },
+      extra: { retry: { maxRetries: 2, baseDelayMs: 0 }, streamRecovery: { mode: "off" } },
     });
     await up.fault({ model, mode: "slow_chunks", delayMs: 50 });
     const res = await chat(gw, chatBody(model, { stream: true }));

@@ -306,9 +306,9 @@ describe("retries", () => {
   });
 });
 
-describe("failures after commit: the stream ends with an SSE error event, no [DONE]", () => {
+describe("failures after commit, stream recovery off: the stream ends with an SSE error event, no [DONE]", () => {
   it("a stream going idle after commit (slow_chunks delayMs > streamIdleMs)", async () => {
-    const { up, model, gw } = setup();
+    const { up, model, gw } = setup({ streamRecovery: { mode: "off" } });
     await up.fault({ model, mode: "slow_chunks", delayMs: 1000 });
     const res = await chat(gw, chatBody(model, { stream: true }));
     expect(res.status).toBe(200);
@@ -325,7 +325,7 @@ describe("failures after commit: the stream ends with an SSE error event, no [DO
   });
 
   it("a stream cut before [DONE] (cut_after), partial text intact before the error", async () => {
-    const { up, model, gw } = setup();
+    const { up, model, gw } = setup({ streamRecovery: { mode: "off" } });
     await up.fault({ model, mode: "cut_after", after: 3 });
     const res = await chat(gw, chatBody(model, { stream: true }));
     expect(res.status).toBe(200);
@@ -339,7 +339,7 @@ describe("failures after commit: the stream ends with an SSE error event, no [DO
   });
 
   it("a stream cut later (cut_after 6) keeps every word sent", async () => {
-    const { up, model, gw } = setup();
+    const { up, model, gw } = setup({ streamRecovery: { mode: "off" } });
     await up.fault({ model, mode: "cut_after", after: 6 });
     const res = await chat(gw, chatBody(model, { stream: true }));
     expect(res.status).toBe(200);
@@ -353,7 +353,10 @@ describe("failures after commit: the stream ends with an SSE error event, no [DO
   });
 
   it("a stream over streamTotalMs ends with an SSE error", async () => {
-    const { up, model, gw } = setup({ timeouts: { ...TIMEOUTS, streamIdleMs: 1000, streamTotalMs: 400 } });
+    const { up, model, gw } = setup({
+      streamRecovery: { mode: "off" },
+      timeouts: { ...TIMEOUTS, streamIdleMs: 1000, streamTotalMs: 400 },
+    });
     await up.fault({ model, mode: "slow_chunks", delayMs: 150 });
     const res = await chat(gw, chatBody(model, { stream: true }));
     expect(res.status).toBe(200);
@@ -364,7 +367,7 @@ describe("failures after commit: the stream ends with an SSE error event, no [DO
   });
 
   it("a mid-stream failure counts against the circuit (failureThreshold 1 opens it)", async () => {
-    const { up, model, gw } = setup({ breaker: { failureThreshold: 1, openTimeoutMs: 60_000 } });
+    const { up, model, gw } = setup({ streamRecovery: { mode: "off" }, breaker: { failureThreshold: 1, openTimeoutMs: 60_000 } });
     await up.fault({ model, mode: "slow_chunks", delayMs: 1000, times: 1 });
     const res = await chat(gw, chatBody(model, { stream: true }));
     expect(res.status).toBe(200);

@@ -5,7 +5,6 @@ import type { GatewayError } from "../core/errors";
 import { log } from "../core/log";
 import type { Budget, ChainContext } from "./context";
 import { exhaustedError, type RequestedFate, relayedClientError } from "./exhausted";
-import type { Step } from "./plan";
 import { runModelStep, type StepResult } from "./step";
 
 /** How a request's chain ended: a value, rendered into a response in one place (answer.ts). */
@@ -31,7 +30,7 @@ interface Walk {
  * Walks the chain of DESIGN §2: each step serves the request transparently when the one before
  * failed before commit; when all are spent, the requested model's fate decides the answer.
  */
-export async function runChain(ctx: ChainContext, steps: Step[]): Promise<ChainAnswer> {
+export async function runChain(ctx: ChainContext): Promise<ChainAnswer> {
   const budget: Budget = {
     deadlineAt: Date.now() + ctx.requested.timeouts.deadlineMs,
     attemptsLeft: ctx.settings.config.retry.maxAttempts,
@@ -39,7 +38,7 @@ export async function runChain(ctx: ChainContext, steps: Step[]): Promise<ChainA
     circuit: null,
   };
   const walk: Walk = { requestedFate: null, soonest: null, stepsTaken: 0, overflow: null };
-  for (const step of steps) {
+  for (const step of ctx.steps) {
     if (step.kind === "model" && !fitsOverflow(step.model, walk.overflow)) {
       log("info", "fallback_context_too_small", { requestId: ctx.requestId, model: step.model.name });
       continue;

@@ -3,6 +3,7 @@ import type { Settings } from "../config/settings";
 import type { ChatRequest } from "../core/chat-request";
 import type { CircuitState } from "../core/circuit";
 import type { RequestServices } from "../core/services";
+import type { Step } from "./plan";
 
 /** One request's walk along its chain: what every step reads. */
 export interface ChainContext {
@@ -13,6 +14,10 @@ export interface ChainContext {
   clientSignal: AbortSignal | undefined;
   waitUntil: (work: Promise<unknown>) => void;
   services: RequestServices;
+  /** The chain's steps: a broken stream is continued by a later model step (DESIGN §15). */
+  steps: Step[];
+  /** Whether a broken stream may be continued: config, header, a stream with one choice. */
+  recovery: boolean;
 }
 
 /** Shared by every step of one request: DESIGN §2.2's one deadline and one attempt budget. */

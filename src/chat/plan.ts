@@ -10,6 +10,8 @@ export interface CallerBounds {
   fallback: FallbackPolicy;
   /** Refuse cached answers older than this many seconds; null: no age limit. */
   maxStaleSeconds: number | null;
+  /** `x-gateway-stream-recovery: off`: a stream that breaks is not continued (DESIGN §15). */
+  streamRecovery: boolean;
 }
 
 const POLICIES: readonly FallbackPolicy[] = ["all", "none", "cache", "models"];
@@ -36,7 +38,11 @@ export function parseCallerBounds(headers: Headers): CallerBounds {
     }
     maxStaleSeconds = Number(rawStale);
   }
-  return { fallback, maxStaleSeconds };
+  const recovery = headers.get("x-gateway-stream-recovery")?.trim().toLowerCase() ?? "on";
+  if (recovery !== "on" && recovery !== "off") {
+    throw invalidRequest("Invalid x-gateway-stream-recovery: expected on or off.", "x-gateway-stream-recovery", "invalid_header");
+  }
+  return { fallback, maxStaleSeconds, streamRecovery: recovery === "on" };
 }
 
 /**

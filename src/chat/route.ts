@@ -1,6 +1,6 @@
 import type { Handler } from "hono";
 import type { AppEnv } from "../app-env";
-import { parseChatRequest } from "../core/chat-request";
+import { type ChatRequest, parseChatRequest } from "../core/chat-request";
 import type { ServicesFactory } from "../core/services";
 import { applyTenantPolicy, modelAllowed } from "../tenants/policy";
 import { respond } from "./answer";
@@ -19,6 +19,11 @@ function served(answer: ChainAnswer, requested: string): { model: string; source
     case "client_gone":
       return null;
   }
+}
+
+/** A broken stream may be continued (DESIGN §15): unless config or caller says off, or `n > 1`. */
+function recoveryAllowed(mode: "continue" | "off", callerAllows: boolean, request: ChatRequest): boolean {
+  return mode === "continue" && callerAllows && request.stream === true && (request.n ?? 1) <= 1;
 }
 
 /** POST /v1/chat/completions: validate, plan, then walk the chain (DESIGN §2). */
@@ -49,8 +54,10 @@ export function chatCompletions(services: ServicesFactory): Handler<AppEnv> {
       clientSignal: c.req.raw.signal,
       waitUntil,
       services: s,
+      steps,
+      recovery: recoveryAllowed(settings.config.streamRecovery.mode, bounds.streamRecovery, request),
     };
-    const answer = await runChain(ctx, steps);
+    const answer = await runChain(ctx);
     const seen = served(answer, model.name);
     if (seen) s.metrics.answered(model, seen.model, seen.source, seen.status);
     return respond(answer, request, model.name);

@@ -6,6 +6,7 @@ import { sleep } from "../core/time";
 import { afterFailure, type NextMove } from "./after-failure";
 import type { Budget, ChainContext } from "./context";
 import type { RequestedFate } from "./exhausted";
+import { rescuer } from "./rescue";
 import { type Tried, tryOnce, upstreamStreams } from "./try-once";
 
 export type StepResult =
@@ -56,7 +57,7 @@ export async function runModelStep(
     if (budget.attemptsLeft <= 0 || Date.now() >= budget.deadlineAt) return { kind: "over", fate: tries.fate, retryAt: null };
     const stream = upstreamStreams(model, ctx.request.stream === true);
     const run = await gate.run(model, { stream, deadlineAt: budget.deadlineAt }, (admitted) =>
-      tryOnce(ctx, model, budget, admitted.permitId !== null),
+      tryOnce(ctx, model, budget, admitted.permitId !== null, rescuer(ctx, model, budget)),
     );
     if (requested) budget.circuit ??= run.decision.state;
     if (!run.admitted)

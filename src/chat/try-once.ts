@@ -6,6 +6,7 @@ import { log } from "../core/log";
 import type { AttemptEnd } from "../core/openai";
 import { spendUsd } from "../metrics/request-metrics";
 import { attempt } from "../upstream/attempt";
+import type { Rescue } from "../upstream/splice";
 import type { Budget, ChainContext } from "./context";
 
 /** What one admitted try produced, before the chain decides what comes next. */
@@ -37,7 +38,13 @@ export function upstreamStreams(model: ModelConfig, clientStream: boolean): bool
 }
 
 /** One upstream call of a model the breaker admitted, with its outcome for the breaker. */
-export async function tryOnce(ctx: ChainContext, model: ModelConfig, budget: Budget, probe: boolean): Promise<Attempted<Tried>> {
+export async function tryOnce(
+  ctx: ChainContext,
+  model: ModelConfig,
+  budget: Budget,
+  probe: boolean,
+  rescue: Rescue | null,
+): Promise<Attempted<Tried>> {
   const { services, settings } = ctx;
   if (Date.now() >= budget.deadlineAt) return { value: { kind: "out_of_time" }, outcome: null };
   const key = settings.simulatedUpstream ? SIMULATED_KEY : services.keys.pick(model.name, Date.now());
@@ -62,6 +69,8 @@ export async function tryOnce(ctx: ChainContext, model: ModelConfig, budget: Bud
     requestId: ctx.requestId,
     observer: recorder ?? undefined,
     secrets: settings.upstreamKeys,
+    rescue,
+    maxContinuations: settings.config.streamRecovery.maxContinuations,
   });
   services.metrics.attempt(model, result.kind === "committed" ? "committed" : result.failure.kind, Date.now() - startedAt);
   if (result.kind === "failed") {

@@ -19,6 +19,7 @@ const DEFAULT_TIMEOUTS: Timeouts = {
   streamTotalMs: 120_000,
   deadlineMs: 60_000,
   streamWallMs: 600_000,
+  recoveryMs: 30_000,
 };
 const DEFAULT_RETRY: GatewayConfig["retry"] = {
   maxRetries: 1,
@@ -57,6 +58,8 @@ export interface ModelConfig {
   cacheEnabled: boolean;
   /** Whether the upstream is asked for a stream even when the client asked for JSON (DESIGN §12). */
   upstreamStreaming: "always" | "as_requested";
+  /** Whether the model accepts a trailing assistant message, and so can continue a stream (DESIGN §15). */
+  prefill: boolean;
   /** Null: unknown, so a context overflow elsewhere may try this model. */
   contextTokens: number | null;
 }
@@ -78,6 +81,7 @@ export interface GatewayConfig {
     named: ReadonlyMap<string, TenantLimits>;
   };
   snapshotTtlMs: number;
+  streamRecovery: { mode: "continue" | "off"; maxContinuations: number };
 }
 
 /** A config problem, named by its path (`GATEWAY_CONFIG.models.gpt-4.1.fallbacks[0]`). */
@@ -111,6 +115,7 @@ function resolveModels(input: GatewayConfigInput): Map<string, ModelConfig> {
       timeouts: { ...timeouts, ...m.timeouts },
       cacheEnabled: m.cache?.enabled ?? true,
       upstreamStreaming: m.upstreamStreaming ?? "always",
+      prefill: m.prefill ?? true,
       contextTokens: m.contextTokens ?? null,
     });
   }
@@ -193,6 +198,7 @@ export function resolveConfig(raw: unknown): Resolved<{ config: GatewayConfig }>
       limits: { maxBodyBytes: input.limits?.maxBodyBytes ?? 8_388_608 },
       tenants: tenants.tenants,
       snapshotTtlMs: input.snapshotTtlMs ?? 1000,
+      streamRecovery: { mode: "continue", maxContinuations: 1, ...input.streamRecovery },
     },
   };
 }

@@ -25,6 +25,7 @@ export const timeoutsSchema = z.strictObject({
   streamTotalMs: ms,
   deadlineMs: ms,
   streamWallMs: ms,
+  recoveryMs: ms,
 });
 
 const price = z.union([z.number().min(0), z.strictObject({ input: z.number().min(0), output: z.number().min(0) })]);
@@ -37,6 +38,8 @@ const modelSchema = z.strictObject({
   cache: z.strictObject({ enabled: z.boolean() }).partial().optional(),
   /** "always": ask for a stream whatever the client asked (DESIGN §12); "as_requested": the old way. */
   upstreamStreaming: z.enum(["always", "as_requested"]).optional(),
+  /** False for a model that rejects a trailing assistant message: it never continues a stream. */
+  prefill: z.boolean().optional(),
   /** The model's context length in tokens: a context overflow falls through only to larger ones. */
   contextTokens: positiveInt.optional(),
 });
@@ -98,6 +101,10 @@ export const gatewayConfigSchema = z.strictObject({
   limits: z.strictObject({ maxBodyBytes: positiveInt }).partial().optional(),
   tenants: byTenant(tenantLimits.partial()).optional(),
   snapshotTtlMs: z.int().min(10).optional(),
+  streamRecovery: z
+    .strictObject({ mode: z.enum(["continue", "off"]), maxContinuations: z.int().min(0).max(5) })
+    .partial()
+    .optional(),
 });
 
 export type GatewayConfigInput = z.infer<typeof gatewayConfigSchema>;

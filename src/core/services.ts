@@ -56,6 +56,8 @@ export interface UsageGuard {
 /** One request's contribution to the metrics. */
 export interface AnswerMetrics {
   attempt(model: ModelConfig, outcome: string, latencyMs: number): void;
+  /** A broken stream of `broken` was continued by model `by`, or by none (null). */
+  continuation(broken: ModelConfig, by: string | null): void;
   /** Upstream events that were not JSON at all, dropped from the answer. */
   droppedEvents(model: ModelConfig, n: number): void;
   answered(requested: ModelConfig, servedModel: string, source: string, status: number): void;

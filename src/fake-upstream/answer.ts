@@ -61,6 +61,17 @@ function words(text: string): number {
   return text.split(/\s+/).filter((w) => w !== "").length;
 }
 
+/**
+ * The rest of an answer whose beginning came as an assistant prefill (a stream being continued):
+ * the answer the prefill's own model would have given, past the prefill. A fallback model thus
+ * finishes another model's text exactly, as tests of stream rescue need.
+ */
+function continuation(prefill: string, model: string, userText: string): string {
+  const author = /^Hello from (\S+?)\. /.exec(prefill)?.[1] ?? model;
+  const full = `Hello from ${author}. You said: ${userText}`;
+  return full.startsWith(prefill) ? full.slice(prefill.length) : full;
+}
+
 /** `body` must already be known to carry a `messages` array. */
 export function answer(body: Json, model: string, messages: unknown[]): Answer {
   const msgs = messages.filter(isRecord);
@@ -77,6 +88,8 @@ export function answer(body: Json, model: string, messages: unknown[]): Answer {
     content = null;
     const id = `call_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`;
     toolCall = { id, name: tool, arguments: JSON.stringify({ echo: userText }) };
+  } else if (last?.role === "assistant" && typeof last.content === "string") {
+    content = continuation(last.content, model, userText);
   } else {
     content = `Hello from ${model}. You said: ${userText}`;
   }

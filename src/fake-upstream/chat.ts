@@ -36,6 +36,7 @@ async function respondChat(deps: ChatDeps, key: string | null, parsed: Parsed, s
     answer: () => answer(body, model, messages),
     stream: body.stream === true,
     includeUsage: isRecord(options) && options.include_usage === true,
+    prefill: isRecord(messages.at(-1)) && (messages.at(-1) as { role?: unknown }).role === "assistant",
     signal,
   });
 }

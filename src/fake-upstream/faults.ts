@@ -15,6 +15,7 @@ export const FAULT_MODES = [
   "no_done", // a whole stream that closes without `data: [DONE]`
   "stall_after", // `after` events, then silence until the client goes away
   "error_after", // `after` events, then an SSE error event and the end
+  "reject_prefill", // a 400 for a request whose last message is the assistant's; others answered
 ] as const;
 
 export type FaultMode = (typeof FAULT_MODES)[number];

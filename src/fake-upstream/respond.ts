@@ -52,6 +52,8 @@ export interface ChatCall {
   answer: () => Answer;
   stream: boolean;
   includeUsage: boolean;
+  /** The last message is the assistant's: a stream being continued. */
+  prefill: boolean;
   signal: AbortSignal;
 }
 
@@ -94,6 +96,11 @@ export async function faulted(fault: Fault | null, call: ChatCall): Promise<Resp
       return normal({ edit: (events) => events.slice(0, fault.after), stall: true });
     case "error_after":
       return normal({ edit: (events) => [...events.slice(0, fault.after), sse(UPSTREAM_OVERLOADED)] });
+    case "reject_prefill": {
+      if (!call.prefill) return normal();
+      const message = "This model does not support assistant message prefill.";
+      return Response.json(errorBody({ message, type: "invalid_request_error", code: "invalid_request" }), { status: 400 });
+    }
     case "large": {
       const bytes = fault.bytes ?? LARGE_DEFAULT_BYTES;
       if (!stream) return new Response(largeCompletion(call.answer(), bytes), { headers: JSON_HEADERS });

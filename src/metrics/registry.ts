@@ -40,6 +40,11 @@ export const METRICS = {
     help: "Requests served by a fallback step, by requested model and step.",
     labels: ["model", "step"],
   },
+  gateway_stream_continuations_total: {
+    type: "counter",
+    help: "Broken streams, by model, the model that continued them and outcome (spliced, none).",
+    labels: ["model", "by", "outcome"],
+  },
   gateway_cache_lookups_total: {
     type: "counter",
     help: "Fallback cache lookups by model and result (hit, miss, stale, error).",

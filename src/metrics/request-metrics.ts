@@ -63,6 +63,11 @@ export class RequestMetrics {
     this.count(h.count);
   }
 
+  continuation(broken: ModelConfig, by: string | null): void {
+    const outcome = by === null ? "none" : "spliced";
+    this.count(series("gateway_stream_continuations_total", { model: broken.name, by: by ?? "", outcome }));
+  }
+
   answered(requested: ModelConfig, servedModel: string, source: string, status: number): void {
     const statusClass = `${Math.floor(status / 100)}xx`;
     this.count(

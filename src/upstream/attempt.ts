@@ -8,6 +8,7 @@ import { describeError } from "./error-response";
 import { classifyEvent } from "./events";
 import { relay } from "./relay";
 import { type AttemptResult, AttemptScope } from "./scope";
+import type { Rescue } from "./splice";
 
 export interface AttemptOptions {
   fetch: UpstreamFetch;
@@ -26,6 +27,9 @@ export interface AttemptOptions {
   clientSignal: AbortSignal | undefined;
   requestId: string;
   observer?: StreamObserver;
+  /** Continues a committed stream that breaks (DESIGN §15); null: it ends with the error event. */
+  rescue: Rescue | null;
+  maxContinuations: number;
   /** Scrubbed from any upstream text that reaches a client. */
   secrets: readonly string[];
 }
@@ -117,6 +121,8 @@ async function commitStream(res: Response, o: AttemptOptions, scope: AttemptScop
       wallAt: started + o.timeouts.streamWallMs,
       clientWantsUsage: o.clientWantsUsage,
       observer: o.observer,
+      rescue: o.rescue,
+      maxContinuations: o.maxContinuations,
     });
     return { kind: "committed", body, contentType: "text/event-stream; charset=utf-8", end };
   }

@@ -1,10 +1,11 @@
 import { failure, type UpstreamFailure } from "../core/failure";
-import type { AttemptEnd, StreamObserver, Usage } from "../core/openai";
-import { SSE_DONE, type SseSplitter, sseEvent } from "../core/sse";
+import type { AttemptEnd, ChatCompletionChunk, StreamObserver, Usage } from "../core/openai";
+import { SSE_DONE, SseSplitter, sseEvent } from "../core/sse";
 import { normalizeUsage } from "../core/usage";
-import { ABORT, abortAfter } from "./abort";
+import { ABORT, abortAfter, abortKind } from "./abort";
 import { classifyEvent, FinishTracker } from "./events";
 import type { AttemptScope } from "./scope";
+import { type BreakKind, type Continuation, RelayedText, type Rescue, Splicer } from "./splice";
 
 export interface RelayOptions {
   reader: ReadableStreamDefaultReader<Uint8Array>;
@@ -20,35 +21,42 @@ export interface RelayOptions {
   wallAt: number;
   clientWantsUsage: boolean;
   observer: StreamObserver | undefined;
+  /** Null: a break ends the stream with the SSE error event, as it always did. */
+  rescue: Rescue | null;
+  maxContinuations: number;
 }
 
-/** What one event does to the stream: bytes to send (null: dropped), the end, or a failure. */
 type Verdict =
   | { kind: "forward"; text: string | null }
   | { kind: "done"; text: string }
-  | { kind: "fail"; failure: UpstreamFailure };
+  | { kind: "fail"; failure: UpstreamFailure; after: BreakKind };
 type Out = ReadableStreamDefaultController<Uint8Array>;
+interface Source {
+  reader: ReadableStreamDefaultReader<Uint8Array>;
+  splitter: SseSplitter;
+  /** The first part, read under this attempt's timers; a continuation keeps its own. */
+  timed: boolean;
+}
 
 const encoder = new TextEncoder();
+const cutMidStream = () => failure("connection", "The upstream connection was cut mid-stream.");
 
 /**
  * Relays a committed SSE stream event by event: bytes go out as each upstream event completes,
  * never buffered beyond one event. Time is attributed to whoever holds the stream (DESIGN §12):
- * the idle and total timers run only while a read from the upstream is pending, so a slow
- * client's backpressure never counts against the model; the wall-clock cap ends a stream the
- * client holds as `client_slow`, no failure.
+ * the idle and total timers run only while a read from the upstream is pending; the wall-clock
+ * cap ends a stream the client holds as `client_slow`. A stream that breaks is continued by
+ * `rescue` when it can be (DESIGN §15): the continuation is spliced into the same client stream.
  */
 export function relay(o: RelayOptions): { body: ReadableStream<Uint8Array>; end: Promise<AttemptEnd> } {
   const r = new Relay(o);
   const body = new ReadableStream<Uint8Array>(
     {
-      start: (out) => {
-        r.open(out);
-      },
+      start: (out) => r.open(out),
       // Loop until something went out: a read can yield only part of an event, or an event that
       // is dropped, and the runtime may not call pull again without an enqueue.
       pull: async (out) => {
-        while (!r.finished && !(await r.readOnce(out))) {}
+        while (!r.closed && !(await r.readOnce(out))) {}
       },
       cancel: () => r.clientLeft(),
     },
@@ -58,9 +66,12 @@ export function relay(o: RelayOptions): { body: ReadableStream<Uint8Array>; end:
 }
 
 class Relay {
-  finished = false;
+  /** The client's stream is over. */
+  closed = false;
   readonly end: Promise<AttemptEnd>;
-  private settle!: (end: AttemptEnd) => void;
+  private resolveEnd!: (end: AttemptEnd) => void;
+  /** This attempt's outcome is known (the client's stream may go on, continued). */
+  private settled = false;
   private usage: Usage | null = null;
   private cacheable = true;
   private droppedEvents = 0;
@@ -68,71 +79,91 @@ class Relay {
   private waitedMs: number;
   private reading = false;
   private wallTimer: ReturnType<typeof setTimeout> | undefined;
+  private source: Source;
+  private readonly relayed = new RelayedText();
+  private splicer: Splicer | null = null;
+  private original: UpstreamFailure | null = null;
+  private continuations = 0;
 
   constructor(private readonly o: RelayOptions) {
-    this.end = new Promise<AttemptEnd>((resolve) => (this.settle = resolve));
+    this.end = new Promise<AttemptEnd>((resolve) => (this.resolveEnd = resolve));
     this.waitedMs = o.waitedMs;
+    this.source = { reader: o.reader, splitter: o.splitter, timed: true };
   }
 
-  open(out: Out): void {
+  async open(out: Out): Promise<void> {
     this.wallTimer = setTimeout(() => this.wallReached(out), Math.max(0, this.o.wallAt - Date.now()));
-    this.handle(out, this.o.initial);
+    await this.process(out, this.o.initial);
+  }
+
+  /** One read from the current source; true when bytes went out or the stream is over. */
+  async readOnce(out: Out): Promise<boolean> {
+    const { reader, splitter, timed } = this.source;
+    const disarm = timed ? this.armTimers() : () => {};
+    const started = Date.now();
+    this.reading = true;
+    let read: ReadableStreamReadResult<Uint8Array>;
+    try {
+      read = await reader.read();
+    } catch {
+      return this.closed || (await this.readFailed(out, timed));
+    } finally {
+      this.reading = false;
+      if (timed) this.waitedMs += Date.now() - started;
+      disarm();
+    }
+    if (this.closed) return true;
+    if (!read.done) return this.process(out, splitter.push(read.value));
+    if (!timed || !this.finishes.complete)
+      return this.broke(out, failure("malformed", "The upstream stream ended before [DONE]."), "cut");
+    this.complete(out, "", SSE_DONE);
+    return true;
+  }
+
+  clientLeft(): void {
+    this.closed = true;
+    this.o.scope.controller.abort(ABORT.client);
+    if (!this.source.timed) this.source.reader.cancel().catch(() => {});
+    this.settle({ outcome: "client_abort", failure: failure("client_abort", "The client went away.") });
+  }
+
+  /** The idle timer, or the rest of `streamTotalMs` when that is shorter. */
+  private armTimers(): () => void {
+    const left = this.o.totalMs - this.waitedMs;
+    const idle = this.o.idleMs <= left;
+    return abortAfter(this.o.scope.controller, idle ? this.o.idleMs : left, idle ? ABORT.idle : ABORT.total);
+  }
+
+  private async readFailed(out: Out, timed: boolean): Promise<boolean> {
+    if (!timed) return this.broke(out, cutMidStream(), "cut");
+    const kind = abortKind(this.o.scope.controller.signal);
+    if (kind === "client") {
+      this.clientLeft();
+      return true;
+    }
+    const f = this.o.scope.aborted();
+    const after: BreakKind = kind === "idle" ? "idle" : kind === "total" ? "timeout" : "cut";
+    return this.broke(out, f.kind === "connection" ? cutMidStream() : f, after);
   }
 
   /** Handles a batch of events; true when bytes went out or the stream is over. */
-  handle(out: Out, events: string[]): boolean {
+  private async process(out: Out, events: string[]): Promise<boolean> {
     let text = "";
     for (const event of events) {
       const verdict = this.judge(event);
       if (verdict.kind === "fail") {
         if (text) out.enqueue(encoder.encode(text));
-        this.fail(out, verdict.failure);
-        return true;
+        return (await this.broke(out, verdict.failure, verdict.after)) || text !== "";
       }
-      if (verdict.text !== null) text += verdict.text;
       if (verdict.kind === "done") {
-        this.complete(out, text);
+        this.complete(out, text, verdict.text);
         return true;
       }
+      if (verdict.text) text += verdict.text;
     }
     if (!text) return false;
     out.enqueue(encoder.encode(text));
     return true;
-  }
-
-  /** One read from the upstream under its idle and total timers; true when bytes went out or the stream is over. */
-  async readOnce(out: Out): Promise<boolean> {
-    const left = this.o.totalMs - this.waitedMs;
-    const clearTimer = abortAfter(
-      this.o.scope.controller,
-      Math.min(this.o.idleMs, left),
-      this.o.idleMs <= left ? ABORT.idle : ABORT.total,
-    );
-    const started = Date.now();
-    this.reading = true;
-    try {
-      const { done, value } = await this.o.reader.read();
-      // The client may have cancelled while the read was pending.
-      if (this.finished) return true;
-      if (!done) return this.handle(out, this.o.splitter.push(value));
-      if (this.finishes.complete) this.complete(out, SSE_DONE);
-      else this.fail(out, failure("malformed", "The upstream stream ended before [DONE]."));
-    } catch {
-      if (this.finished) return true;
-      const f = this.o.scope.aborted();
-      if (f.kind === "client_abort") this.clientLeft();
-      else this.fail(out, f.kind === "connection" ? failure("connection", "The upstream connection was cut mid-stream.") : f);
-    } finally {
-      this.reading = false;
-      this.waitedMs += Date.now() - started;
-      clearTimer();
-    }
-    return true;
-  }
-
-  clientLeft(): void {
-    this.o.scope.controller.abort(ABORT.client);
-    this.finish({ outcome: "client_abort", failure: failure("client_abort", "The client went away.") });
   }
 
   private judge(event: string): Verdict {
@@ -153,9 +184,11 @@ class Relay {
       case "error": {
         const message = "The upstream reported an error mid-stream.";
         const body = { error: { message, type: "upstream_error", code: e.code, param: null } };
-        return { kind: "fail", failure: failure("malformed", message, { body }) };
+        return { kind: "fail", failure: failure("malformed", message, { body }), after: "error_event" };
       }
       case "chunk":
+        this.relayed.see(e.chunk);
+        if (this.splicer) return { kind: "forward", text: this.splicer.chunk(e.chunk) };
         this.finishes.see(e.chunk);
         this.usage = normalizeUsage(e.chunk.usage) ?? this.usage;
         if (e.usageOnly) return { kind: "forward", text: this.o.clientWantsUsage ? event : null };
@@ -165,7 +198,7 @@ class Relay {
   }
 
   /** An observer (the cache's assembler) that throws costs the answer its cache entry, never the stream. */
-  private observe(chunk: Parameters<StreamObserver["onChunk"]>[0]): void {
+  private observe(chunk: ChatCompletionChunk): void {
     try {
       this.o.observer?.onChunk(chunk);
     } catch {
@@ -173,42 +206,82 @@ class Relay {
     }
   }
 
-  private complete(out: Out, text: string): void {
-    out.enqueue(encoder.encode(text));
-    out.close();
-    this.o.reader.cancel().catch(() => {});
-    this.finish({ outcome: "success", failure: null });
+  private complete(out: Out, text: string, doneEvent: string): void {
+    const tail = this.splicer ? this.splicer.done(doneEvent) : encoder.encode(doneEvent);
+    if (text) out.enqueue(encoder.encode(text));
+    out.enqueue(tail);
+    this.close(out);
+    this.settle({ outcome: "success", failure: null });
   }
 
-  /** Ends the client's stream with the SSE error event (DESIGN §6): the answer is incomplete. */
-  private fail(out: Out, f: UpstreamFailure): void {
-    const code = f.body?.error.code ?? (f.kind === "timeout" ? "upstream_timeout" : "upstream_error");
-    out.enqueue(sseEvent({ error: { message: f.message, type: "upstream_error", code } }));
-    out.close();
-    this.finish({ outcome: "failure", failure: f });
+  /**
+   * The stream broke: this attempt failed; the client's answer is continued if a step can, else
+   * ends in the error event. False when nothing went out yet (a continuation is spliced in).
+   */
+  private async broke(out: Out, f: UpstreamFailure, after: BreakKind): Promise<boolean> {
+    this.original ??= f;
+    this.settle({ outcome: "failure", failure: f });
+    const next = await this.rescue(after);
+    if (this.closed) {
+      await next?.body.cancel().catch(() => {});
+      return true;
+    }
+    if (next) return this.splice(out, next, after);
+    if (this.splicer) out.enqueue(encoder.encode(this.splicer.flush()));
+    // The original failure's event, never a later continuation's (DESIGN §15).
+    const original = this.original;
+    const code = original.body?.error.code ?? (original.kind === "timeout" ? "upstream_timeout" : "upstream_error");
+    out.enqueue(sseEvent({ error: { message: original.message, type: "upstream_error", code } }));
+    this.close(out);
+    return true;
+  }
+
+  private rescue(after: BreakKind): Promise<Continuation | null> {
+    const { rescue, maxContinuations } = this.o;
+    if (!rescue || !this.relayed.continuable || this.continuations >= maxContinuations) return Promise.resolve(null);
+    return rescue({ text: this.relayed.text, after }).catch(() => null);
+  }
+
+  /** Splices `next` in; true when a held chunk of an earlier continuation went out. */
+  private splice(out: Out, next: Continuation, after: BreakKind): boolean {
+    this.continuations++;
+    const held = this.splicer?.flush() ?? "";
+    if (held) out.enqueue(encoder.encode(held));
+    this.source.reader.cancel().catch(() => {});
+    this.source = { reader: next.body.getReader(), splitter: new SseSplitter(), timed: false };
+    const first = this.relayed.first ?? { id: "", created: 0, model: "" };
+    const completionTokens = this.usage?.completion_tokens ?? Math.ceil(this.relayed.text.length / 4);
+    this.splicer = new Splicer({ ...first, completionTokens }, { continued: true, by: next.by, after });
+    return held !== "";
   }
 
   /** `streamWallMs` is up: the model's fault if it was being waited on, else the client's. */
   private wallReached(out: Out): void {
-    if (this.finished) return;
+    if (this.settled || this.closed) return;
     if (this.reading) {
       this.o.scope.controller.abort(ABORT.total);
       return;
     }
     const message = "The stream outlived its time limit while the client was not reading it.";
     out.enqueue(sseEvent({ error: { message, type: "invalid_request_error", code: "client_too_slow" } }));
-    out.close();
-    this.o.reader.cancel().catch(() => {});
-    this.finish({ outcome: "client_slow", failure: null });
+    this.close(out);
+    this.settle({ outcome: "client_slow", failure: null });
   }
 
-  private finish(result: Pick<AttemptEnd, "outcome" | "failure">): void {
-    if (this.finished) return;
-    this.finished = true;
+  private close(out: Out): void {
+    this.closed = true;
+    out.close();
+    this.source.reader.cancel().catch(() => {});
+  }
+
+  /** This attempt's end, once: the breaker, usage and cache hear it; the client's stream may go on. */
+  private settle(result: Pick<AttemptEnd, "outcome" | "failure">): void {
+    if (this.settled) return;
+    this.settled = true;
     clearTimeout(this.wallTimer);
     this.o.scope.release();
     if (!this.o.scope.controller.signal.aborted) this.o.scope.controller.abort(ABORT.finished);
     const { usage, cacheable, droppedEvents } = this;
-    this.settle({ ...result, usage, completion: null, cacheable, droppedEvents });
+    this.resolveEnd({ ...result, usage, completion: null, cacheable, droppedEvents });
   }
 }
