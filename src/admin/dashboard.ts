@@ -90,6 +90,20 @@ export const DASHBOARD_HTML = `<!doctype html>
     else if (timer) { clearInterval(timer); timer = null; }
   }
 
+  // What each transition reason of the breaker means to an operator; other reasons (forced: …, reset: …) read as they are.
+  const REASONS = { failure_threshold: "consecutive failures", failure_rate: "failure rate", slow_call_rate: "slow-call rate",
+    probe_success: "probes succeeded", probe_failure: "a probe failed", open_timeout: "open timeout ended", forced_end: "forcing ended" };
+  const reasonText = (r) => Object.hasOwn(REASONS, r) ? REASONS[r] : r;
+  function openedBy(c) {
+    if (c.state !== "open") return null;
+    const t = (c.transitions || []).find((x) => x.to === "open");
+    return t ? reasonText(t.reason) : null;
+  }
+  function slowCalls(c) {
+    if (c.config.slowCallMs === null || c.config.slowCallMs === undefined) return "off";
+    return c.slowCalls + " in window · " + c.slowCallsTotal + " total (over " + c.config.slowCallMs + " ms)";
+  }
+
   function secondsUntil(t) { return t === null ? null : Math.max(0, Math.ceil((t - Date.now()) / 1000)); }
   function when(t) { return t === null ? "–" : new Date(t).toLocaleTimeString(); }
 
@@ -98,14 +112,17 @@ export const DASHBOARD_HTML = `<!doctype html>
     const cooling = c.coolingUntil !== null && c.coolingUntil > Date.now();
     const t = c.traffic || { requests: 0, spendUsd: 0, tokens: 0 };
     const probe = c.state === "open" ? (next === 0 ? "due now" : next + " s") : c.state === "forced_open" ? (next === null ? "until reset" : next + " s") : "–";
-    const transitions = (c.transitions || []).map((x) => "<li>" + esc(when(x.at)) + " · " + esc(x.from) + " → <b>" + esc(x.to) + "</b> · " + esc(x.reason) + "</li>").join("") || "<li class=muted>No transitions yet.</li>";
+    const opener = openedBy(c);
+    const transitions = (c.transitions || []).map((x) => "<li>" + esc(when(x.at)) + " · " + esc(x.from) + " → <b>" + esc(x.to) + "</b> · " + esc(reasonText(x.reason)) + "</li>").join("") || "<li class=muted>No transitions yet.</li>";
     return '<article class="card" data-state="' + esc(c.state) + '" data-model="' + esc(c.model) + '" data-testid="circuit">' +
       '<div class="row"><span class="model">' + esc(c.model) + '</span><span><span class="badge b-' + esc(c.state) + '" data-testid="state">' + esc(c.state.replace("_", " ")) + '</span>' +
       (cooling ? ' <span class="badge b-cooling">cooling ' + secondsUntil(c.coolingUntil) + ' s</span>' : '') + '</span></div>' +
       '<dl><dt>Next probe</dt><dd data-countdown="' + (c.nextAttemptAt ?? "") + '">' + esc(probe) + '</dd>' +
       '<dt>Consecutive failures</dt><dd>' + c.consecutiveFailures + ' / ' + c.config.failureThreshold + '</dd>' +
       '<dt>Half-open</dt><dd>' + c.halfOpenSuccesses + ' ok · ' + c.halfOpenInFlight + ' in flight</dd>' +
+      (opener ? '<dt>Opened by</dt><dd data-testid="opened-by">' + esc(opener) + '</dd>' : '') +
       '<dt>Outcomes</dt><dd>' + c.lifetime.successes + ' ok · ' + c.lifetime.failures + ' failed · ' + c.lifetime.rateLimited + ' 429</dd>' +
+      '<dt>Slow calls</dt><dd data-testid="slow-calls">' + esc(slowCalls(c)) + '</dd>' +
       '<dt>Requests</dt><dd>' + t.requests + '</dd><dt>Spend</dt><dd>$' + t.spendUsd.toFixed(4) + '</dd>' +
       (c.forcedReason ? '<dt>Forced</dt><dd>' + esc(c.forcedReason) + '</dd>' : '') + '</dl>' +
       '<div class="actions"><button class="primary" data-act="ask-reset" data-testid="reset">Reset</button><button class="danger" data-act="ask-open" data-testid="force-open">Force open</button></div>' +

@@ -24,6 +24,7 @@ function circuitSeries(c: CircuitDetail, now: number): Record<string, number> {
   };
   for (const [outcome, n] of Object.entries(outcomes)) out[series("gateway_circuit_outcomes_total", { ...m, outcome })] = n;
   out[series("gateway_circuit_opens_total", m)] = l.opens;
+  out[series("gateway_circuit_slow_calls_total", m)] = c.slowCallsTotal;
   out[series("gateway_circuit_expired_leases_total", m)] = l.expiredLeases;
   out[series("gateway_breaker_object_calls_total", m)] = c.calls;
   return out;

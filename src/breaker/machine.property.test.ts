@@ -1,7 +1,7 @@
 import fc from "fast-check";
 import { expect, it } from "vitest";
 import type { CircuitState, Outcome } from "../core/circuit";
-import { Breaker } from "./machine";
+import { Breaker, SLOW_CALL_RATE } from "./machine";
 import type { Admission, BreakerConfig, BreakerData, CircuitView, LifetimeCounters, Transition } from "./state";
 
 type Permit = "valid" | "stale" | "absent";
@@ -23,11 +23,14 @@ const configArb: fc.Arbitrary<BreakerConfig> = fc.record({
   successThreshold: fc.integer({ min: 1, max: 3 }),
   openTimeoutMs: fc.constantFrom(100, 5_000, 60_000),
   halfOpenMaxCalls: fc.integer({ min: 1, max: 3 }),
+  slowCallMs: fc.constantFrom(null, 2_000),
+  slowCallRateThreshold: fc.constantFrom(0.25, 0.5, 1),
   coolingMaxMs: fc.constantFrom(1_000, 60_000),
 });
 
 const outcomeArb: fc.Arbitrary<Outcome> = fc.oneof(
   { arbitrary: fc.constant({ kind: "success" } as const), weight: 3 },
+  { arbitrary: fc.constant({ kind: "success", slow: true } as const), weight: 2 },
   { arbitrary: fc.constant({ kind: "failure", reason: "upstream_5xx" } as const), weight: 3 },
   fc.record({ kind: fc.constant("rate_limited" as const), retryAfterMs: fc.option(fc.integer({ min: -10, max: 100_000 })) }),
   fc.constant({ kind: "client_abort" } as const),
@@ -125,6 +128,34 @@ function checkInvariants(v: CircuitView, data: BreakerData, config: BreakerConfi
   // The trip rule's counters belong to the closed state like consecutiveFailures do.
   if (data.trip.kind === "consecutive") expect(data.trip.failures).toBe(v.consecutiveFailures);
   else if (v.state !== "closed") expect(data.trip.buckets).toEqual([]);
+  // So does the slow-call window, which half-open probes feed too; without slowCallMs it stays empty.
+  if (!admits(v.state) || config.slowCallMs === null) expect([data.slow?.buckets, v.slowCalls]).toEqual([[], 0]);
+  expect(v.slowCalls).toBeLessThanOrEqual(v.slowCallsTotal);
+}
+
+const isSlow = (o: Outcome) => o.kind === "success" && o.slow === true;
+
+/** The slow-call window's calls and slow calls at `now`, summed from the saved data. */
+function slowWindow(data: BreakerData, config: BreakerConfig, now: number): { calls: number; slow: number } {
+  const index = Math.floor(now / (config.windowMs / 10));
+  const live = (data.slow?.buckets ?? []).filter((b) => b.index > index - 10 && b.index <= index);
+  return { calls: live.reduce((n, b) => n + b.calls, 0), slow: live.reduce((n, b) => n + b.slow, 0) };
+}
+
+/** DESIGN §18: slowness counts only when configured, and a closed circuit never rests at the slow-call threshold. */
+function checkSlowCalls({ ev, before, after, r, now, dropped }: Step, data: BreakerData, config: BreakerConfig): void {
+  const heard = ev.e === "record" && !dropped && isSlow(ev.outcome) && config.slowCallMs !== null;
+  expect(after.slowCallsTotal).toBe(before.slowCallsTotal + (heard ? 1 : 0));
+  for (const t of r.transitions.filter((t) => t.reason === SLOW_CALL_RATE)) {
+    expect([ev.e, t.to, config.slowCallMs !== null]).toEqual(["record", "open", true]);
+    expect(["closed", "half_open"]).toContain(t.from);
+  }
+  const steered = ev.e === "record" && !dropped && (ev.outcome.kind === "success" || ev.outcome.kind === "failure");
+  if (steered && after.state === "closed" && r.transitions.length === 0 && config.slowCallMs !== null) {
+    const w = slowWindow(data, config, now);
+    expect(w.slow).toBe(after.slowCalls);
+    expect(w.calls < config.minimumCalls || w.slow / w.calls < config.slowCallRateThreshold).toBe(true);
+  }
 }
 
 interface Step {
@@ -241,7 +272,9 @@ it("keeps its invariants, its permit accounting and its JSON restore over random
 
           const data = b.toJSON();
           checkInvariants(after, data, config, now, ev.e !== "wait");
-          checkStep({ ev, before, after, r, now, dropped, deadline: b.nextDeadline() }, config);
+          const seen = { ev, before, after, r, now, dropped, deadline: b.nextDeadline() };
+          checkStep(seen, config);
+          checkSlowCalls(seen, data, config);
 
           if (twin !== null) {
             expect(apply(twin, ev, permitId, dropped)).toEqual(r);

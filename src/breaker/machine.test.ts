@@ -200,6 +200,8 @@ describe("reset", () => {
       nextAttemptAt: null,
       coolingUntil: null,
       forcedReason: null,
+      slowCalls: 0,
+      slowCallsTotal: 0,
       lifetime,
     });
     b.record(R(null));

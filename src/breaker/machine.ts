@@ -1,7 +1,16 @@
 import type { CircuitState, Outcome } from "../core/circuit";
 import { coolingDelayMs } from "../core/cooling";
+import { SlowCallRate } from "./slow-calls";
 import type { Admission, BreakerConfig, BreakerData, CircuitView, Lease, LifetimeCounters, Phase, Transition } from "./state";
 import { createTripRule, type TripRule } from "./trip";
+
+type Closed = Extract<Phase, { state: "closed" }>;
+type HalfOpen = Extract<Phase, { state: "half_open" }>;
+
+/** The transition reason when the slow-call rate opens a circuit (DESIGN §18). */
+export const SLOW_CALL_RATE = "slow_call_rate";
+
+const isSlow = (o: Outcome): boolean => o.kind === "success" && o.slow === true;
 
 const COUNTER = {
   success: "successes",
@@ -19,10 +28,12 @@ function admits(state: CircuitState): boolean {
  * Pure circuit breaker: time comes only from `clock`, and time-based changes happen lazily in
  * tick(), which every mutating method runs first. The read-only methods (view, nextDeadline,
  * toJSON) do not tick, so a due transition is never applied where nobody could log it: call
- * tick() first to see the current picture.
+ * tick() first to see the current picture. (view reads the clock, but only to age the slow-call
+ * window it shows.)
  */
 export class Breaker {
   private readonly trip: TripRule;
+  private readonly slow: SlowCallRate;
   private phase: Phase;
   private coolingUntil: number | null;
   /** Survives transitions: a 429 says the upstream is busy whatever the circuit's state. */
@@ -36,6 +47,7 @@ export class Breaker {
     saved?: BreakerData,
   ) {
     this.trip = createTripRule(config, saved?.trip);
+    this.slow = new SlowCallRate(config, saved?.slow);
     this.phase = saved === undefined ? { state: "closed", consecutiveFailures: 0 } : structuredClone(saved.phase);
     this.coolingUntil = saved?.coolingUntil ?? null;
     this.coolingExponent = saved?.coolingExponent ?? 0;
@@ -83,24 +95,11 @@ export class Breaker {
       }
       p.leases.splice(i, 1);
       this.count(outcome, now);
-      if (outcome.kind === "success") {
-        p.successes += 1;
-        if (p.successes >= this.config.successThreshold)
-          this.enter({ state: "closed", consecutiveFailures: 0 }, "probe_success", now, out);
-      } else if (outcome.kind === "failure") {
-        this.enter(this.opened(now), "probe_failure", now, out);
-      }
+      this.probed(p, outcome, now, out);
       return out;
     }
     this.count(outcome, now);
-    if (p.state !== "closed") return out;
-    if (outcome.kind === "success") {
-      p.consecutiveFailures = 0;
-      this.trip.onSuccess(now);
-    } else if (outcome.kind === "failure") {
-      p.consecutiveFailures += 1;
-      if (this.trip.onFailure(now)) this.enter(this.opened(now), this.trip.reason, now, out);
-    }
+    if (p.state === "closed") this.steer(p, outcome, now, out);
     return out;
   }
 
@@ -143,6 +142,8 @@ export class Breaker {
       nextAttemptAt: p.state === "open" ? p.nextAttemptAt : p.state === "forced_open" ? p.until : null,
       coolingUntil: this.coolingUntil,
       forcedReason: p.state === "forced_open" ? p.reason : null,
+      slowCalls: this.slow.slowInWindow(this.clock()),
+      slowCallsTotal: this.slow.total,
       lifetime: { ...this.lifetime },
     };
   }
@@ -159,6 +160,7 @@ export class Breaker {
       coolingExponent: this.coolingExponent,
       lifetime: { ...this.lifetime },
       trip: this.trip.toJSON(),
+      slow: this.slow.toJSON(),
     };
   }
 
@@ -197,6 +199,38 @@ export class Breaker {
     return { kind: "admitted", permitId: lease.id, leaseUntil: lease.until };
   }
 
+  /**
+   * A probe's outcome. Like resilience4j's half-open evaluation, the probes' slow-call rate is
+   * checked before closing: probes that answer, but slowly, show the model has not recovered.
+   */
+  private probed(p: HalfOpen, outcome: Outcome, now: number, out: Transition[]): void {
+    if (outcome.kind === "success") {
+      p.successes += 1;
+      this.slow.add(now, isSlow(outcome));
+      if (p.successes < this.config.successThreshold) return;
+      if (this.slow.tooSlow(now)) this.enter(this.opened(now), SLOW_CALL_RATE, now, out);
+      else this.enter({ state: "closed", consecutiveFailures: 0 }, "probe_success", now, out);
+    } else if (outcome.kind === "failure") {
+      this.enter(this.opened(now), "probe_failure", now, out);
+    }
+  }
+
+  /** A closed circuit's outcome: the trip rule first, then the slow-call rate (DESIGN §18). */
+  private steer(p: Closed, outcome: Outcome, now: number, out: Transition[]): void {
+    if (outcome.kind !== "success" && outcome.kind !== "failure") return;
+    this.slow.add(now, isSlow(outcome));
+    let reason: string | null = null;
+    if (outcome.kind === "success") {
+      p.consecutiveFailures = 0;
+      this.trip.onSuccess(now);
+    } else {
+      p.consecutiveFailures += 1;
+      if (this.trip.onFailure(now)) reason = this.trip.reason;
+    }
+    if (reason === null && this.slow.trips(now)) reason = SLOW_CALL_RATE;
+    if (reason !== null) this.enter(this.opened(now), reason, now, out);
+  }
+
   private opened(now: number): Phase {
     return { state: "open", openedAt: now, nextAttemptAt: now + this.config.openTimeoutMs };
   }
@@ -205,12 +239,14 @@ export class Breaker {
     const from = this.phase.state;
     if (admits(from) && !admits(next.state)) this.lifetime.opens += 1;
     this.trip.reset();
+    this.slow.reset();
     this.phase = next;
     out.push({ from, to: next.state, reason, at: now });
   }
 
   private count(outcome: Outcome, now: number): void {
     this.lifetime[COUNTER[outcome.kind]] += 1;
+    if (isSlow(outcome)) this.slow.counted();
     if (outcome.kind === "success") {
       this.coolingUntil = null;
       this.coolingExponent = 0;

@@ -4,6 +4,8 @@ import type { OutcomeRun, Report } from "./protocol";
 
 function sameOutcome(a: Outcome, b: Outcome): boolean {
   if (a.kind !== b.kind) return false;
+  // Slow successes run apart from plain ones: the slow-call rate counts them (DESIGN §18).
+  if (a.kind === "success" && b.kind === "success") return (a.slow === true) === (b.slow === true);
   if (a.kind === "failure" && b.kind === "failure") return a.reason === b.reason;
   if (a.kind === "rate_limited" && b.kind === "rate_limited") return a.retryAfterMs === b.retryAfterMs;
   return true;
@@ -11,7 +13,7 @@ function sameOutcome(a: Outcome, b: Outcome): boolean {
 
 /**
  * Outcomes and metric deltas waiting to reach a model's Durable Object. Order is kept (the
- * consecutive-failure rule depends on it) and equal neighbours are merged into runs.
+ * consecutive-failure rule depends on it) and equal neighbours are merged into runs (`S×120, F, slow S×3`).
  */
 export class Outbox {
   private runs: OutcomeRun[] = [];

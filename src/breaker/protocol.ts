@@ -4,8 +4,9 @@ import type { Admission, BreakerConfig, CircuitView, Transition } from "./state"
 
 /**
  * What isolates and a model's Durable Object say to each other (DESIGN §2.3, §10). A report
- * carries outcomes in the order they happened, run-length encoded (`S×120, F, S×30`), plus
- * additive deltas of metric series, so a busy model costs one call per isolate per TTL.
+ * carries outcomes in the order they happened, run-length encoded (`S×120, F, S×30`; slow
+ * successes, DESIGN §18, make runs of their own), plus additive deltas of metric series, so a
+ * busy model costs one call per isolate per TTL.
  */
 export interface OutcomeRun {
   outcome: Outcome;

@@ -27,6 +27,9 @@ function checkOutcome(v: unknown): Outcome | null {
   if (!isRecord(v)) return null;
   switch (v.kind) {
     case "success":
+      // Only `true` marks a slow call; anything else there is no outcome we sent.
+      if (v.slow === true) return { kind: "success", slow: true };
+      return v.slow === undefined || v.slow === false ? { kind: "success" } : null;
     case "client_abort":
     case "ignored":
       return { kind: v.kind };

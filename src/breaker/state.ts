@@ -1,8 +1,9 @@
 import type { CircuitState, SkipReason } from "../core/circuit";
+import type { SlowCallConfig, SlowCallData } from "./slow-calls";
 import type { TripConfig, TripRuleData } from "./trip";
 
 /** The breaker machine's data: its config, what it persists, and what it shows. */
-export interface BreakerConfig extends TripConfig {
+export interface BreakerConfig extends TripConfig, SlowCallConfig {
   successThreshold: number;
   openTimeoutMs: number;
   halfOpenMaxCalls: number;
@@ -41,6 +42,10 @@ export interface CircuitView {
   nextAttemptAt: number | null;
   coolingUntil: number | null;
   forcedReason: string | null;
+  /** Slow calls in the slow-call window (DESIGN §18); it counts while closed, and half-open probes. */
+  slowCalls: number;
+  /** Lifetime, like `lifetime`'s counters. */
+  slowCallsTotal: number;
   lifetime: LifetimeCounters;
 }
 
@@ -65,4 +70,6 @@ export interface BreakerData {
   coolingExponent: number;
   lifetime: LifetimeCounters;
   trip: TripRuleData;
+  /** Absent in data saved before slow calls were counted. */
+  slow?: SlowCallData;
 }

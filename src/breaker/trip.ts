@@ -69,7 +69,22 @@ class ConsecutiveFailures implements TripRule {
  * model is. The oldest slice ages out whole, so the window really spans between
  * (BUCKETS - 1) / BUCKETS of windowMs and all of it.
  */
-const BUCKETS = 10;
+export const BUCKETS = 10;
+
+/** The buckets still inside the window that ends with bucket `index`. */
+export function inWindow<B extends { index: number }>(buckets: B[], index: number): B[] {
+  // Also drops "future" buckets if the clock stepped back, which keeps at most BUCKETS entries.
+  return buckets.filter((b) => b.index > index - BUCKETS && b.index <= index);
+}
+
+/** The window slid to bucket `index`, and that bucket (made fresh if it is new). */
+export function slide<B extends { index: number }>(buckets: B[], index: number, fresh: (index: number) => B): [B[], B] {
+  const live = inWindow(buckets, index);
+  const found = live.find((b) => b.index === index);
+  if (found) return [live, found];
+  const made = fresh(index);
+  return [[...live, made], made];
+}
 
 class FailureRate implements TripRule {
   readonly reason = "failure_rate";
@@ -110,14 +125,12 @@ class FailureRate implements TripRule {
   }
 
   private add(now: number, failed: boolean): void {
-    const index = Math.floor(now / this.bucketMs);
-    // Also drops "future" buckets if the clock stepped back, which keeps at most BUCKETS entries.
-    this.buckets = this.buckets.filter((b) => b.index > index - BUCKETS && b.index <= index);
-    let current = this.buckets.find((b) => b.index === index);
-    if (current === undefined) {
-      current = { index, successes: 0, failures: 0 };
-      this.buckets.push(current);
-    }
+    const [buckets, current] = slide(this.buckets, Math.floor(now / this.bucketMs), (index) => ({
+      index,
+      successes: 0,
+      failures: 0,
+    }));
+    this.buckets = buckets;
     if (failed) current.failures += 1;
     else current.successes += 1;
   }

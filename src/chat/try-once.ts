@@ -78,7 +78,7 @@ export async function tryOnce(
     log("warn", "upstream_attempt_failed", { requestId: ctx.requestId, model: model.name, kind: f.kind, status: f.status });
     return { value: { kind: "failed", failure: f, key }, outcome: outcomeOf(f) };
   }
-  const outcome = result.end.then((end) => settle(ctx, model, recorder, end, probe));
+  const outcome = result.end.then((end) => slowness(settle(ctx, model, recorder, end, probe), result.firstTokenMs, model));
   return { value: { kind: "committed", body: result.body, contentType: result.contentType }, outcome };
 }
 
@@ -108,4 +108,10 @@ function settle(
       // The model answered: a probe that committed is a success even if its client left or lagged.
       return probe ? { kind: "success" } : { kind: "client_abort" };
   }
+}
+
+/** DESIGN §18: a success whose first token came later than `slowCallMs` counts toward the slow-call rate. */
+function slowness(outcome: Outcome, firstTokenMs: number, model: ModelConfig): Outcome {
+  const limit = model.breaker.slowCallMs;
+  return outcome.kind === "success" && limit !== null && firstTokenMs > limit ? { kind: "success", slow: true } : outcome;
 }

@@ -53,3 +53,34 @@ describe("tenants.<t>.ipRequestsPerMinute", () => {
     if (!resolved.ok) expect(resolved.problem.path).toBe("GATEWAY_CONFIG.tenants.public.models[0]");
   });
 });
+
+describe("breaker.slowCallMs and slowCallRateThreshold (DESIGN §18)", () => {
+  const models = (input: Record<string, unknown>) => {
+    const resolved = resolveConfig(input);
+    if (!resolved.ok) throw new Error(`${resolved.problem.path}: ${resolved.problem.message}`);
+    return resolved.config.models;
+  };
+
+  it("default to off and 0.5; set globally, a model may override them", () => {
+    expect(models({ models: { a: {} } }).get("a")?.breaker).toMatchObject({ slowCallMs: null, slowCallRateThreshold: 0.5 });
+    const m = models({
+      breaker: { slowCallMs: 2_000, slowCallRateThreshold: 0.8 },
+      models: { a: {}, b: { breaker: { slowCallMs: 500 } }, c: { breaker: { slowCallMs: null } } },
+    });
+    expect(m.get("a")?.breaker).toMatchObject({ slowCallMs: 2_000, slowCallRateThreshold: 0.8 });
+    expect(m.get("b")?.breaker).toMatchObject({ slowCallMs: 500, slowCallRateThreshold: 0.8 });
+    expect(m.get("c")?.breaker.slowCallMs).toBeNull();
+  });
+
+  it.each([
+    [{ slowCallMs: 0 }, "slowCallMs"],
+    [{ slowCallMs: 1.5 }, "slowCallMs"],
+    [{ slowCallMs: "1000" }, "slowCallMs"],
+    [{ slowCallRateThreshold: 0 }, "slowCallRateThreshold"],
+    [{ slowCallRateThreshold: 1.01 }, "slowCallRateThreshold"],
+  ])("refuses %j, naming the field", (breaker, field) => {
+    const resolved = resolveConfig({ models: { a: { breaker } } });
+    expect(resolved.ok).toBe(false);
+    if (!resolved.ok) expect(resolved.problem.path).toBe(`GATEWAY_CONFIG.models.a.breaker.${field}`);
+  });
+});

@@ -12,6 +12,8 @@ const DEFAULT_BREAKER: BreakerSettings = {
   successThreshold: 2,
   openTimeoutMs: 60_000,
   halfOpenMaxCalls: 3,
+  slowCallMs: null,
+  slowCallRateThreshold: 0.5,
 };
 const DEFAULT_TIMEOUTS: Timeouts = {
   requestMs: 30_000,

@@ -17,6 +17,9 @@ export const breakerSchema = z.strictObject({
   successThreshold: positiveInt,
   openTimeoutMs: ms,
   halfOpenMaxCalls: positiveInt,
+  /** A call whose first token came later than this is slow (DESIGN §18); null: none is. */
+  slowCallMs: ms.nullable(),
+  slowCallRateThreshold: z.number().gt(0).max(1),
 });
 
 export const timeoutsSchema = z.strictObject({

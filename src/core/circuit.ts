@@ -4,7 +4,8 @@ export type CircuitState = "closed" | "open" | "half_open" | "forced_open";
 
 /** What an attempt told the breaker about its model. */
 export type Outcome =
-  | { kind: "success" }
+  /** `slow`: its first token came later than the model's `slowCallMs` (DESIGN §18). */
+  | { kind: "success"; slow?: true }
   | { kind: "failure"; reason: string }
   | { kind: "rate_limited"; retryAfterMs: number | null }
   | { kind: "client_abort" }

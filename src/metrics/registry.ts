@@ -105,6 +105,11 @@ export const METRICS = {
     help: "Times a circuit stopped admitting (opened or was forced open).",
     labels: ["model"],
   },
+  gateway_circuit_slow_calls_total: {
+    type: "counter",
+    help: "Successes whose first token came later than the model's slowCallMs (DESIGN §18).",
+    labels: ["model"],
+  },
   gateway_circuit_expired_leases_total: {
     type: "counter",
     help: "Half-open probe leases that expired without a report.",

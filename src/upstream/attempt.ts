@@ -87,7 +87,13 @@ async function commitJson(res: Response, scope: AttemptScope): Promise<AttemptRe
   scope.release();
   const usage = normalizeUsage(completion.usage);
   const end: AttemptEnd = { outcome: "success", failure: null, usage, completion, cacheable: true, droppedEvents: 0 };
-  return { kind: "committed", body: text, contentType: "application/json", end: Promise.resolve(end) };
+  return {
+    kind: "committed",
+    body: text,
+    contentType: "application/json",
+    end: Promise.resolve(end),
+    firstTokenMs: scope.firstTokenMs,
+  };
 }
 
 /** The stream half: read up to the first data event, which decides commit, then relay. */
@@ -124,6 +130,6 @@ async function commitStream(res: Response, o: AttemptOptions, scope: AttemptScop
       rescue: o.rescue,
       maxContinuations: o.maxContinuations,
     });
-    return { kind: "committed", body, contentType: "text/event-stream; charset=utf-8", end };
+    return { kind: "committed", body, contentType: "text/event-stream; charset=utf-8", end, firstTokenMs: scope.firstTokenMs };
   }
 }

@@ -67,7 +67,13 @@ export async function collect(
     scope.release();
     const { usage, cacheable, droppedEvents } = c;
     const end: AttemptEnd = { outcome: "success", failure: null, usage, completion, cacheable, droppedEvents };
-    return { kind: "committed", body: JSON.stringify(completion), contentType: "application/json", end: Promise.resolve(end) };
+    return {
+      kind: "committed",
+      body: JSON.stringify(completion),
+      contentType: "application/json",
+      end: Promise.resolve(end),
+      firstTokenMs: scope.firstTokenMs,
+    };
   } finally {
     clearTotal();
   }

@@ -4,7 +4,14 @@ import { ABORT, abortAfter, abortFailure } from "./abort";
 
 /** One upstream call, up to commit: an answer to send (and how it will end), or a failure. */
 export type AttemptResult =
-  | { kind: "committed"; body: ReadableStream<Uint8Array> | string; contentType: string; end: Promise<AttemptEnd> }
+  | {
+      kind: "committed";
+      body: ReadableStream<Uint8Array> | string;
+      contentType: string;
+      end: Promise<AttemptEnd>;
+      /** From the call's start to its commit: the first token, or a JSON body's end (DESIGN §18). */
+      firstTokenMs: number;
+    }
   | { kind: "failed"; failure: UpstreamFailure };
 
 /**
@@ -14,6 +21,9 @@ export type AttemptResult =
  */
 export class AttemptScope {
   readonly controller = new AbortController();
+  /** Set by commit(): how long the answer took to commit. */
+  firstTokenMs = 0;
+  private readonly startedAt = Date.now();
   private readonly clearCommitTimer: () => void;
   private readonly onClientAbort = () => this.controller.abort(ABORT.client);
 
@@ -35,6 +45,7 @@ export class AttemptScope {
 
   /** The answer committed: the time-to-commit timer no longer applies. */
   commit(): void {
+    this.firstTokenMs = Date.now() - this.startedAt;
     this.clearCommitTimer();
   }
 

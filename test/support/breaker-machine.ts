@@ -13,10 +13,14 @@ export const BASE: BreakerConfig = {
   successThreshold: 2,
   openTimeoutMs: 60_000,
   halfOpenMaxCalls: 2,
+  slowCallMs: null,
+  slowCallRateThreshold: 0.5,
   coolingMaxMs: 60_000,
 };
 export const T0 = 1_000_000;
 export const S: Outcome = { kind: "success" };
+/** A success whose first token came later than `slowCallMs` (DESIGN §18). */
+export const SLOW: Outcome = { kind: "success", slow: true };
 export const F: Outcome = { kind: "failure", reason: "upstream_5xx" };
 export const R = (retryAfterMs: number | null): Outcome => ({ kind: "rate_limited", retryAfterMs });
 
