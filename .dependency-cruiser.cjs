@@ -36,6 +36,21 @@ module.exports = {
       to: { path: "^src/", pathNot: ["^src/config/", "^src/core/"] },
     },
     {
+      name: "identity-is-a-leaf",
+      severity: "error",
+      comment:
+        "identity/ verifies end users' JWTs for the client-auth middleware: like config it knows nothing of who reads it (its dev routes take the app's types only).",
+      from: { path: "^src/identity/" },
+      to: { path: "^src/", pathNot: ["^src/identity/", "^src/core/", "^src/config/", "^src/app-env\\.ts$"] },
+    },
+    {
+      name: "identity-is-not-a-service",
+      severity: "error",
+      comment: "Services learn the end user from the request scope (src/core), never by verifying tokens themselves.",
+      from: { path: `^src/(${SERVICES}|chat|admin|metrics)/` },
+      to: { path: "^src/identity/" },
+    },
+    {
       name: "metrics-is-a-leaf",
       severity: "error",
       from: { path: "^src/metrics/" },
@@ -58,7 +73,7 @@ module.exports = {
     {
       name: "middleware-before-services",
       severity: "error",
-      comment: "Middleware runs before the route: it reads config and core, never the services.",
+      comment: "Middleware runs before the route: it reads config, core and identity, never the services.",
       from: { path: "^src/middleware/" },
       to: { path: `^src/(${SERVICES}|chat|admin|fake-upstream)/` },
     },

@@ -31,6 +31,8 @@ console.log(`
   API:        http://localhost:${port}/v1   (answers from ${upstream})
   Dashboard:  http://localhost:${port}/admin
   Admin token: ${token}
+  User token: curl 'http://localhost:${port}/__dev/token?tenant=demo&sub=alice'  (tenant demo takes JWTs)
+  Browser example: node examples/browser/serve.mjs, with --var ALLOWED_ORIGINS:http://localhost:5173 here
 `);
 const child = spawn("wrangler", args, {
   stdio: "inherit",

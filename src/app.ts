@@ -5,6 +5,7 @@ import { parseOrigins } from "./config/settings";
 import { GatewayError, methodNotAllowed, notFound, renderError } from "./core/errors";
 import { log } from "./core/log";
 import type { IpAdmission, ServicesFactory } from "./core/services";
+import type { JwksCache } from "./identity/jwks";
 import { bodyLimit } from "./middleware/body-limit";
 import { clientAuth } from "./middleware/client-auth";
 import { cors } from "./middleware/cors";
@@ -16,6 +17,8 @@ export interface GatewayDeps {
   services: ServicesFactory;
   /** The per-IP limit, checked (and counted) before the chat route reads the body. */
   admitIp: IpAdmission;
+  /** The JWT tenants' signing keys as this isolate caches them. */
+  jwks: JwksCache;
   /** Extra routes mounted by the entry point (admin, the simulated upstream in dev mode). */
   mount?: (app: Hono<AppEnv>) => void;
 }
@@ -43,7 +46,7 @@ export function createApp(deps: GatewayDeps): Hono<AppEnv> {
     return c.json(devMode ? { status: "ok", devMode: true, warnings } : { status: "ok" });
   });
 
-  app.use("/v1/*", clientAuth());
+  app.use("/v1/*", clientAuth(deps.jwks));
   app.get("/v1/models", (c) => {
     const data = [...c.get("settings").config.models.keys()].map((id) => ({
       id,

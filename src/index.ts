@@ -1,6 +1,7 @@
 import { mountAdmin } from "./admin/routes";
 import { createApp } from "./app";
 import { mountSimulatedUpstream } from "./fake-upstream/dev";
+import { mountDevIdentity } from "./identity/dev-routes";
 import { Isolate } from "./isolate";
 import { ipAdmission, requestServices } from "./services";
 
@@ -18,9 +19,11 @@ export function createGateway(): ExportedHandler<Env> {
   const app = createApp({
     services: (scope) => requestServices(isolate, scope),
     admitIp: ipAdmission(isolate),
+    jwks: isolate.jwks,
     mount: (app) => {
       mountAdmin(app);
       mountSimulatedUpstream(app);
+      mountDevIdentity(app);
     },
   });
   return { fetch: (request, env, ctx) => app.fetch(request, env, ctx) };

@@ -2,12 +2,13 @@ import { ModelChannel } from "./breaker/channel";
 import { objectSettings } from "./breaker/gate";
 import type { ModelConfig } from "./config/resolve";
 import type { Settings } from "./config/settings";
+import { JwksCache } from "./identity/jwks";
 import { UsageChannel } from "./tenants/channel";
 import { KeyRing } from "./upstream/keys";
 
 /**
  * What one isolate remembers between requests: circuit snapshots and outboxes, tenant usage
- * views, which keys are set aside. A gateway instance owns one, so a test can run two "isolates" side by side.
+ * views, which keys are set aside, the JWT tenants' signing keys. A gateway instance owns one, so a test can run two "isolates" side by side.
  */
 export class Isolate {
   private readonly channels = new Map<string, { ch: ModelChannel; from: Settings }>();
@@ -15,6 +16,8 @@ export class Isolate {
   private readonly usageChannels = new Map<string, UsageChannel>();
   /** Cache keys this isolate wrote lately (KV takes one write a second per key). */
   readonly recentCacheWrites = new Map<string, number>();
+  /** The JWT tenants' signing keys (DESIGN §14). */
+  readonly jwks = new JwksCache();
 
   channel(env: Env, model: ModelConfig, settings: Settings): ModelChannel {
     const entry = this.channels.get(model.name);

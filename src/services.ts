@@ -47,6 +47,7 @@ export function requestServices(isolate: Isolate, scope: RequestScope): RequestS
   const guard = new TenantGuard((bucket) => isolate.usage(env, bucket), settings.config.snapshotTtlMs, waitUntil);
   const cacheScope = {
     ...scope,
+    user: scope.identity?.user ?? null,
     count: (model: typeof requested, series: string) => isolate.count(env, model, settings, series, waitUntil),
   };
   return {

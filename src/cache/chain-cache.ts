@@ -10,6 +10,8 @@ import { cacheKey } from "./key";
 
 export interface CacheScope {
   tenant: string;
+  /** The caller's end user (a verified JWT), or null; part of the key when the tenant's cache is user-scoped. */
+  user: string | null;
   request: ChatRequest;
   noStore: boolean;
   maxStaleSeconds: number | null;
@@ -25,7 +27,8 @@ const encoder = new TextEncoder();
 /**
  * The KV fallback cache for one request: looked up only as a fallback step, written in the
  * background after a complete success. Entries are namespaced by tenant and by the model that
- * answered, so neither another tenant's nor another model's answer can be served.
+ * answered, so neither another tenant's nor another model's answer can be served; for a tenant
+ * scoped `"user"`, by end user too, so one user's answer never serves another.
  */
 export class KvChainCache implements ChainCache {
   private readonly keys = new Map<string, Promise<string>>();
@@ -45,7 +48,9 @@ export class KvChainCache implements ChainCache {
   private key(model: ModelConfig): Promise<string> {
     let key = this.keys.get(model.name);
     if (!key) {
-      key = cacheKey(this.scope.tenant, model.name, this.scope.request);
+      const { tenant, user, request } = this.scope;
+      const perUser = this.settings.config.cache.userScopedTenants.has(tenant);
+      key = cacheKey(tenant, model.name, request, perUser ? { user } : null);
       this.keys.set(model.name, key);
     }
     return key;

@@ -35,3 +35,14 @@ describe("cacheKey", () => {
     expect(base).toMatch(/^c:v1:[0-9a-f]{64}$/);
   });
 });
+
+describe("cacheKey scoped to a user", () => {
+  it("separates users, keeps a tenant-scoped key unchanged, and gives static-key callers (no user) their own", async () => {
+    const tenantScoped = await cacheKey("web", "gpt-4.1", body);
+    const alice = await cacheKey("web", "gpt-4.1", body, { user: "alice" });
+    expect(await cacheKey("web", "gpt-4.1", body, null)).toBe(tenantScoped);
+    expect(alice).not.toBe(tenantScoped);
+    expect(await cacheKey("web", "gpt-4.1", body, { user: "bob" })).not.toBe(alice);
+    expect(await cacheKey("web", "gpt-4.1", body, { user: null })).not.toBe(tenantScoped);
+  });
+});

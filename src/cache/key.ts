@@ -17,9 +17,17 @@ function canonical(value: unknown): string {
 /**
  * `c:v1:<sha256>` of the tenant, the model that answered and the whole body minus the
  * exclusions: every parameter that could change the answer is in the key without being listed.
+ * `scope.user` (a user-scoped tenant's end user; null for its static-key callers) joins the key
+ * only when given, so tenant-scoped keys stay what they were.
  */
-export async function cacheKey(tenant: string, model: string, body: Record<string, unknown>): Promise<string> {
+export async function cacheKey(
+  tenant: string,
+  model: string,
+  body: Record<string, unknown>,
+  scope: { user: string | null } | null = null,
+): Promise<string> {
   const rest: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(body)) if (!EXCLUDED.has(k)) rest[k] = v;
-  return `c:v1:${await sha256Hex(canonical({ tenant, model, body: rest }))}`;
+  const keyed = scope === null ? { tenant, model, body: rest } : { tenant, user: scope.user, model, body: rest };
+  return `c:v1:${await sha256Hex(canonical(keyed))}`;
 }

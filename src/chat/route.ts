@@ -39,6 +39,7 @@ export function chatCompletions(services: ServicesFactory): Handler<AppEnv> {
       settings,
       waitUntil,
       tenant,
+      identity: c.get("identity"),
       requested: model,
       request,
       noStore: /\bno-store\b/i.test(c.req.header("cache-control") ?? ""),

@@ -1,6 +1,14 @@
 import type { z } from "zod";
 import { formatPath } from "../core/field-path";
-import { type BreakerSettings, type GatewayConfigInput, gatewayConfigSchema, type TenantLimits, type Timeouts } from "./schema";
+import { type IdentityConfig, resolveIdentity } from "./identity";
+import {
+  type BreakerSettings,
+  type GatewayConfigInput,
+  gatewayConfigSchema,
+  type TenantEntryInput,
+  type TenantLimits,
+  type Timeouts,
+} from "./schema";
 
 /** The defaults of DESIGN §7, applied once so the rest of the gateway reads plain values. */
 const DEFAULT_BREAKER: BreakerSettings = {
@@ -69,7 +77,14 @@ export interface ModelConfig {
 export interface GatewayConfig {
   models: ReadonlyMap<string, ModelConfig>;
   fallbackOrder: FallbackStep[];
-  cache: { enabled: boolean; ttlSeconds: number; maxEntryBytes: number; disabledTenants: ReadonlySet<string> };
+  cache: {
+    enabled: boolean;
+    ttlSeconds: number;
+    maxEntryBytes: number;
+    disabledTenants: ReadonlySet<string>;
+    /** Tenants whose answers are keyed by end user as well (`cache.tenants.<t>.scope: "user"`). */
+    userScopedTenants: ReadonlySet<string>;
+  };
   retry: { maxRetries: number; maxAttempts: number; baseDelayMs: number; maxDelayMs: number; waitOnRetryAfterMs: number };
   limits: { maxBodyBytes: number };
   /**
@@ -82,6 +97,8 @@ export interface GatewayConfig {
     public: TenantLimits;
     named: ReadonlyMap<string, TenantLimits>;
   };
+  /** Tenants whose end users bring JWTs (DESIGN §14). */
+  identity: IdentityConfig;
   snapshotTtlMs: number;
   streamRecovery: { mode: "continue" | "off"; maxContinuations: number };
 }
@@ -136,22 +153,30 @@ function fallbackProblem(models: ReadonlyMap<string, ModelConfig>): ConfigProble
   return null;
 }
 
+/** A tenant entry's own limits, without its end-user settings (resolved in identity.ts). */
+function limitsOf(entry: TenantEntryInput): Partial<TenantLimits> {
+  const { jwt, perUser, tiers, ...limits } = entry;
+  return limits;
+}
+
 /**
  * Named tenants start from the default tenant's limits, and may only name configured models. The
  * anonymous tenant `public` starts from them too, with `tenants.ip` as its per-IP limit.
  */
 function resolveTenants(
-  input: ReadonlyMap<string, Partial<TenantLimits>> | undefined,
+  input: ReadonlyMap<string, TenantEntryInput> | undefined,
   models: ReadonlyMap<string, ModelConfig>,
 ): Resolved<{ tenants: GatewayConfig["tenants"] }> {
-  const defaultTenant = { ...DEFAULT_TENANT, ...input?.get("default") };
+  const defaults = input?.get("default");
+  const defaultTenant = { ...DEFAULT_TENANT, ...(defaults && limitsOf(defaults)) };
   // Null is "no limit" here as everywhere in `tenants`: only an absent value takes the default.
   const ipLimit = input?.get("ip")?.requestsPerMinute;
   const ip = { requestsPerMinute: ipLimit === undefined ? 120 : ipLimit };
   const named = new Map<string, TenantLimits>();
   let anonymous: TenantLimits = { ...defaultTenant, ipRequestsPerMinute: ip.requestsPerMinute };
-  for (const [name, limits] of input ?? []) {
+  for (const [name, entry] of input ?? []) {
     if (name === "default" || name === "ip") continue;
+    const limits = limitsOf(entry);
     for (const [i, m] of (limits.models ?? []).entries()) {
       if (!models.has(m)) {
         return {
@@ -173,6 +198,7 @@ function resolveCache(input: GatewayConfigInput): GatewayConfig["cache"] {
     ttlSeconds: input.cache?.ttlSeconds ?? 86_400,
     maxEntryBytes: input.cache?.maxEntryBytes ?? 1_048_576,
     disabledTenants: new Set(cacheTenants.filter(([, t]) => t.enabled === false).map(([name]) => name)),
+    userScopedTenants: new Set(cacheTenants.filter(([, t]) => t.scope === "user").map(([name]) => name)),
   };
 }
 
@@ -190,6 +216,8 @@ export function resolveConfig(raw: unknown): Resolved<{ config: GatewayConfig }>
   }
   const tenants = resolveTenants(input.tenants, models);
   if (!tenants.ok) return tenants;
+  const identity = resolveIdentity(input.tenants, new Set(models.keys()));
+  if (!identity.ok) return identity;
   return {
     ok: true,
     config: {
@@ -199,6 +227,7 @@ export function resolveConfig(raw: unknown): Resolved<{ config: GatewayConfig }>
       retry: { ...DEFAULT_RETRY, ...input.retry },
       limits: { maxBodyBytes: input.limits?.maxBodyBytes ?? 8_388_608 },
       tenants: tenants.tenants,
+      identity: identity.value,
       snapshotTtlMs: input.snapshotTtlMs ?? 1000,
       streamRecovery: { mode: "continue", maxContinuations: 1, ...input.streamRecovery },
     },

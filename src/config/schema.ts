@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { jwtSchema, userLimitsSchema } from "./identity-schema";
 
 /**
  * GATEWAY_CONFIG as DESIGN §7 defines it. Every key is optional in the input; `resolveConfig`
@@ -73,6 +74,17 @@ function byTenant<T extends z.ZodType>(value: T) {
   return z.preprocess((v) => (isPlainObject(v) ? new Map(Object.entries(v)) : v), z.map(z.string(), value));
 }
 
+/**
+ * A tenant's entry in `tenants`: its limits, and for a tenant whose end users bring JWTs, how
+ * their tokens are verified and what each user may spend (DESIGN §14). Tier levels are read as a
+ * Map: a claim's value picks one, and `constructor` must not find the prototype's.
+ */
+const tenantEntry = tenantLimits.partial().extend({
+  jwt: jwtSchema.optional(),
+  perUser: userLimitsSchema.optional(),
+  tiers: z.strictObject({ claim: z.string().min(1).max(128), levels: byTenant(userLimitsSchema) }).optional(),
+});
+
 export const gatewayConfigSchema = z.strictObject({
   breaker: breakerSchema.partial().optional(),
   models: z.record(z.string().min(1).max(128), modelSchema).optional(),
@@ -85,7 +97,8 @@ export const gatewayConfigSchema = z.strictObject({
       enabled: z.boolean(),
       ttlSeconds: z.int().min(60),
       maxEntryBytes: positiveInt,
-      tenants: byTenant(z.strictObject({ enabled: z.boolean() })),
+      /** `scope: "user"`: an answer serves only the end user whose request produced it (DESIGN §14). */
+      tenants: byTenant(z.strictObject({ enabled: z.boolean(), scope: z.enum(["tenant", "user"]) }).partial()),
     })
     .partial()
     .optional(),
@@ -102,7 +115,7 @@ export const gatewayConfigSchema = z.strictObject({
     .partial()
     .optional(),
   limits: z.strictObject({ maxBodyBytes: positiveInt }).partial().optional(),
-  tenants: byTenant(tenantLimits.partial()).optional(),
+  tenants: byTenant(tenantEntry).optional(),
   snapshotTtlMs: z.int().min(10).optional(),
   streamRecovery: z
     .strictObject({ mode: z.enum(["continue", "off"]), maxContinuations: z.int().min(0).max(5) })
@@ -114,3 +127,4 @@ export type GatewayConfigInput = z.infer<typeof gatewayConfigSchema>;
 export type BreakerSettings = z.infer<typeof breakerSchema>;
 export type Timeouts = z.infer<typeof timeoutsSchema>;
 export type TenantLimits = z.infer<typeof tenantLimits>;
+export type TenantEntryInput = z.infer<typeof tenantEntry>;

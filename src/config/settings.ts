@@ -1,5 +1,6 @@
 import { sha256 } from "../core/crypto";
 import { parseClientKeys } from "./client-keys";
+import { withDevTenant } from "./identity";
 import { type ConfigProblem, type GatewayConfig, resolveConfig } from "./resolve";
 
 /** Everything the gateway reads from its environment, validated once and passed inward typed. */
@@ -11,6 +12,8 @@ export interface Settings {
   simulatedUpstream: boolean;
   /** SHA-256 hex of each client key → its tenant. */
   clientKeys: ReadonlyMap<string, string>;
+  /** HS256 keys of JWT tenants, by the name of the secret that holds each (`tenants.<t>.jwt.secret`). */
+  jwtSecrets: ReadonlyMap<string, Uint8Array>;
   allowAnonymous: boolean;
   adminTokenDigest: Uint8Array | null;
   devMode: boolean;
@@ -33,22 +36,59 @@ export function parseOrigins(raw: string | undefined): "*" | ReadonlySet<string>
   return origins.includes("*") ? "*" : new Set(origins);
 }
 
-async function build(env: Env): Promise<SettingsResult> {
-  let rawConfig: unknown = env.GATEWAY_CONFIG;
-  if (typeof rawConfig === "string") {
-    if (rawConfig.trim() === "") rawConfig = {};
-    else {
-      try {
-        rawConfig = JSON.parse(rawConfig);
-      } catch {
-        return { ok: false, problem: { path: "GATEWAY_CONFIG", message: "is not valid JSON" } };
-      }
+/** RFC 7518 §3.2: an HS256 key must be at least as long as the hash (32 bytes). */
+const MIN_HMAC_KEY_BYTES = 32;
+
+/** Reads each secret a JWT tenant names; a missing or short one is a config error naming the field. */
+function jwtSecrets(
+  env: Env,
+  config: GatewayConfig,
+): { ok: true; secrets: Map<string, Uint8Array> } | { ok: false; problem: ConfigProblem } {
+  const secrets = new Map<string, Uint8Array>();
+  const vars = env as unknown as Record<string, unknown>;
+  for (const t of config.identity.tenants.values()) {
+    if (t.jwt.keys.kind !== "secret") continue;
+    const path = `GATEWAY_CONFIG.tenants.${t.tenant}.jwt.secret`;
+    const value = vars[t.jwt.keys.name];
+    if (typeof value !== "string" || value === "") {
+      return { ok: false, problem: { path, message: `the secret ${t.jwt.keys.name} is not set` } };
+    }
+    const key = new TextEncoder().encode(value);
+    if (key.byteLength < MIN_HMAC_KEY_BYTES) {
+      return { ok: false, problem: { path, message: `the secret ${t.jwt.keys.name} is shorter than 32 bytes` } };
+    }
+    secrets.set(t.jwt.keys.name, key);
+  }
+  return { ok: true, secrets };
+}
+
+/** GATEWAY_CONFIG (a JSON string, or a wrangler.toml table) resolved, with dev mode's `demo` JWT tenant added. */
+function configFor(
+  raw: Env["GATEWAY_CONFIG"],
+  devMode: boolean,
+): { ok: true; config: GatewayConfig } | { ok: false; problem: ConfigProblem } {
+  let parsed: unknown = raw;
+  if (typeof raw === "string") {
+    try {
+      parsed = raw.trim() === "" ? {} : JSON.parse(raw);
+    } catch {
+      return { ok: false, problem: { path: "GATEWAY_CONFIG", message: "is not valid JSON" } };
     }
   }
-  const resolved = resolveConfig(rawConfig);
-  if (!resolved.ok) return resolved;
+  const resolved = resolveConfig(parsed);
+  if (!resolved.ok || !devMode) return resolved;
+  const identity = withDevTenant(resolved.config.identity);
+  if (!identity.ok) return identity;
+  return { ok: true, config: { ...resolved.config, identity: identity.value } };
+}
 
+async function build(env: Env): Promise<SettingsResult> {
   const devMode = truthy(env.DEV_MODE);
+  const resolved = configFor(env.GATEWAY_CONFIG, devMode);
+  if (!resolved.ok) return resolved;
+  const secrets = jwtSecrets(env, resolved.config);
+  if (!secrets.ok) return secrets;
+
   const warnings: string[] = [];
   const upstreamKeys = list(env.HOLYSHEEP_API_KEY);
   if (upstreamKeys.length === 0 && !devMode) {
@@ -82,6 +122,7 @@ async function build(env: Env): Promise<SettingsResult> {
       upstreamKeys,
       simulatedUpstream,
       clientKeys: clientKeys.keys,
+      jwtSecrets: secrets.secrets,
       allowAnonymous,
       adminTokenDigest: adminToken ? await sha256(adminToken) : null,
       devMode,
@@ -92,7 +133,14 @@ async function build(env: Env): Promise<SettingsResult> {
   };
 }
 
-let memo: { values: unknown[]; result: Promise<SettingsResult> } | null = null;
+interface Memo {
+  values: unknown[];
+  /** The secrets the configuration names (JWT tenants' HS256 keys), as they were when parsed. */
+  named: [string, unknown][];
+  result: Promise<SettingsResult>;
+}
+
+let memo: Memo | null = null;
 
 /**
  * Parses the environment once per isolate. The memo is keyed by the raw values so a changed
@@ -110,12 +158,17 @@ export function loadSettings(env: Env): Promise<SettingsResult> {
     env.ALERT_WEBHOOK_URL,
     env.ALLOWED_ORIGINS,
   ];
+  const vars = env as unknown as Record<string, unknown>;
   const last = memo;
-  if (last && values.every((v, i) => v === last.values[i])) return last.result;
+  if (last && values.every((v, i) => v === last.values[i]) && last.named.every(([name, v]) => vars[name] === v)) {
+    return last.result;
+  }
+  const named: [string, unknown][] = [];
   const result = build(env).then((r) => {
     if (!r.ok) console.error(JSON.stringify({ event: "config_invalid", path: r.problem.path, message: r.problem.message }));
+    else for (const name of r.settings.jwtSecrets.keys()) named.push([name, vars[name]]);
     return r;
   });
-  memo = { values, result };
+  memo = { values, named, result };
   return result;
 }

@@ -3,6 +3,7 @@ import type { Settings } from "../config/settings";
 import type { ChainCache } from "./cache";
 import type { ChatRequest } from "./chat-request";
 import type { ModelGate } from "./circuit";
+import type { Identity } from "./identity";
 import type { UpstreamFetch, Usage } from "./openai";
 
 /** Who is calling, as known once the client is authenticated and before its body is read. */
@@ -27,6 +28,8 @@ export interface RequestScope {
   settings: Settings;
   waitUntil: (work: Promise<unknown>) => void;
   tenant: string;
+  /** The end user whose verified JWT made this request; null for a static key or anonymous caller. */
+  identity: Identity | null;
   requested: ModelConfig;
   request: ChatRequest;
   /** `Cache-Control: no-store`: this answer is not written to the cache. */

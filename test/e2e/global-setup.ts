@@ -4,6 +4,7 @@ import { createServer } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { TestProject } from "vitest/node";
+import { browserExample } from "./browser-example";
 
 declare module "vitest" {
   interface ProvidedContext {
@@ -22,9 +23,16 @@ async function freePort(): Promise<number> {
   return address.port;
 }
 
-/** A plain page on another origin, for the browser's CORS check. */
+/** A plain page on another origin, for the browser's CORS check; the browser example under /example/. */
 async function startPageServer(port: number) {
-  const server = createServer((_req, res) => {
+  const example = await browserExample();
+  const server = createServer((req, res) => {
+    const file = example.get(new URL(req.url ?? "/", "http://page").pathname);
+    if (file) {
+      res.writeHead(200, { "content-type": file.type });
+      res.end(file.body);
+      return;
+    }
     res.writeHead(200, { "content-type": "text/html" });
     res.end("<!doctype html><title>app</title><p>app page</p>");
   });
