@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { chainSetup, hello, parseStream, sdk, soloSetup } from "./support/chain";
-import { chat, chatBody, circuits } from "./support/harness";
+import { chat, chatBody, circuits, gateway } from "./support/harness";
 
 type Json = Record<string, unknown>;
 const TIMEOUTS = { requestMs: 1000, streamIdleMs: 300, streamTotalMs: 5000, deadlineMs: 2000 };
@@ -155,4 +155,23 @@ describe("streams that are not continued keep today's behaviour", () => {
       await gw.settle();
     });
   }
+});
+
+describe("the dev-mode demo: cut mid-stream", () => {
+  it("every stream of a model whose streams are cut mid-way arrives whole; the admin API counts the rescues", async () => {
+    const { up, model, config } = soloSetup({ extra: { timeouts: TIMEOUTS } });
+    const token = "admin-token-for-tests-0123456789";
+    const gw = gateway(up, { config, ADMIN_TOKEN: token });
+    await up.fault({ model, mode: "cut_midstream", after: 3 });
+    for (let i = 0; i < 3; i++) {
+      const s = parseStream(await (await chat(gw, chatBody(model, { stream: true }))).text());
+      expect(s.content).toBe(hello(model));
+      expect(s.done).toBe(true);
+    }
+    await gw.settle();
+    const res = await gw.fetch("/admin/circuits", { headers: { authorization: `Bearer ${token}` } });
+    const { circuits: all } = (await res.json()) as { circuits: { model: string; traffic: { continued: number } | null }[] };
+    expect(all.find((c) => c.model === model)?.traffic?.continued).toBe(3);
+    await up.clearFaults();
+  });
 });

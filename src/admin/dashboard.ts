@@ -58,7 +58,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   <section id="demo" data-testid="demo">
     <strong>Simulated upstream</strong>
     <select id="demo-model" data-testid="demo-model"></select>
-    <select id="demo-mode" data-testid="demo-mode"><option value="status">fail with 503</option><option value="hang">hang</option><option value="slow_chunks">slow chunks</option><option value="cut_after">cut streams</option><option value="status429">rate limit (429)</option></select>
+    <select id="demo-mode" data-testid="demo-mode"><option value="status">fail with 503</option><option value="hang">hang</option><option value="slow_chunks">slow chunks</option><option value="cut_after">cut streams</option><option value="cut_midstream">cut mid-stream (rescued)</option><option value="status429">rate limit (429)</option></select>
     <button class="danger" id="demo-break" data-testid="demo-break">Break</button>
     <button id="demo-clear" data-testid="demo-clear">Heal all</button>
     <button class="primary" id="demo-traffic" data-testid="demo-traffic">Send 10 requests</button>
@@ -110,7 +110,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   function card(c) {
     const next = secondsUntil(c.nextAttemptAt);
     const cooling = c.coolingUntil !== null && c.coolingUntil > Date.now();
-    const t = c.traffic || { requests: 0, spendUsd: 0, tokens: 0 };
+    const t = c.traffic || { requests: 0, spendUsd: 0, tokens: 0, continued: 0 };
     const probe = c.state === "open" ? (next === 0 ? "due now" : next + " s") : c.state === "forced_open" ? (next === null ? "until reset" : next + " s") : "–";
     const opener = openedBy(c);
     const transitions = (c.transitions || []).map((x) => "<li>" + esc(when(x.at)) + " · " + esc(x.from) + " → <b>" + esc(x.to) + "</b> · " + esc(reasonText(x.reason)) + "</li>").join("") || "<li class=muted>No transitions yet.</li>";
@@ -124,6 +124,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       '<dt>Outcomes</dt><dd>' + c.lifetime.successes + ' ok · ' + c.lifetime.failures + ' failed · ' + c.lifetime.rateLimited + ' 429</dd>' +
       '<dt>Slow calls</dt><dd data-testid="slow-calls">' + esc(slowCalls(c)) + '</dd>' +
       '<dt>Requests</dt><dd>' + t.requests + '</dd><dt>Spend</dt><dd>$' + t.spendUsd.toFixed(4) + '</dd>' +
+      '<dt>Streams rescued</dt><dd data-testid="continued">' + t.continued + '</dd>' +
       (c.forcedReason ? '<dt>Forced</dt><dd>' + esc(c.forcedReason) + '</dd>' : '') + '</dl>' +
       '<div class="actions"><button class="primary" data-act="ask-reset" data-testid="reset">Reset</button><button class="danger" data-act="ask-open" data-testid="force-open">Force open</button></div>' +
       '<div class="confirm" data-box="reset"><span>Close this circuit now?</span><button class="primary" data-act="reset" data-testid="confirm-reset">Yes, reset</button><button data-act="cancel">Cancel</button></div>' +
@@ -188,11 +189,17 @@ export const DASHBOARD_HTML = `<!doctype html>
   $("demo-traffic").addEventListener("click", async () => {
     const model = $("demo-model").value; const counts = {};
     for (let i = 0; i < 10; i++) {
+      // Every other request streams, so a stream cut mid-way and rescued shows as such.
+      const stream = i % 2 === 1;
       const res = await fetch("/v1/chat/completions", { method: "POST", headers: { "content-type": "application/json" },
-        body: JSON.stringify({ model, messages: [{ role: "user", content: "demo " + i }] }) });
+        body: JSON.stringify({ model, stream, messages: [{ role: "user", content: "demo " + i }] }) });
       const source = res.headers.get("x-gateway-source");
-      const key = res.status + (source ? " from " + source + " (" + res.headers.get("x-gateway-model") + ")" : " error");
-      counts[key] = (counts[key] || 0) + 1; await res.body?.cancel();
+      let key = res.status + (source ? " from " + source + " (" + res.headers.get("x-gateway-model") + ")" : " error");
+      if (stream && res.ok) {
+        const text = await res.text();
+        key += text.trimEnd().endsWith("data: [DONE]") ? (text.includes('"x_gateway"') ? ", stream rescued" : ", stream whole") : ", stream broken";
+      } else await res.body?.cancel();
+      counts[key] = (counts[key] || 0) + 1;
     }
     $("demo-status").textContent = Object.entries(counts).map(([k, n]) => n + "× " + k).join(", ");
     refresh();

@@ -16,6 +16,7 @@ export const FAULT_MODES = [
   "stall_after", // `after` events, then silence until the client goes away
   "error_after", // `after` events, then an SSE error event and the end
   "reject_prefill", // a 400 for a request whose last message is the assistant's; others answered
+  "cut_midstream", // cut_after for fresh requests; a continuation (assistant prefill) is answered whole
 ] as const;
 
 export type FaultMode = (typeof FAULT_MODES)[number];

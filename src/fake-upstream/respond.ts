@@ -96,6 +96,8 @@ export async function faulted(fault: Fault | null, call: ChatCall): Promise<Resp
       return normal({ edit: (events) => events.slice(0, fault.after), stall: true });
     case "error_after":
       return normal({ edit: (events) => [...events.slice(0, fault.after), sse(UPSTREAM_OVERLOADED)] });
+    case "cut_midstream":
+      return normal(call.prefill ? {} : { cutAfter: fault.after });
     case "reject_prefill": {
       if (!call.prefill) return normal();
       const message = "This model does not support assistant message prefill.";
