@@ -19,8 +19,6 @@ export const FAULT_MODES = [
   "cut_midstream", // cut_after for fresh requests; a continuation (assistant prefill) is answered whole
 ] as const;
 
-export type FaultMode = (typeof FAULT_MODES)[number];
-
 // Strict: a misspelt field (`retry_after`) must fail loudly, or a test would silently run
 // against a fault it did not ask for.
 export const FaultSchema = z.strictObject({

@@ -1,17 +1,6 @@
 import OpenAI from "openai";
 import { expect } from "vitest";
-import {
-  chat,
-  chatBody,
-  circuits,
-  type GatewayUnderTest,
-  gateway,
-  IOS_KEY,
-  sseData,
-  Upstream,
-  uniqueModel,
-  WEB_KEY,
-} from "./harness";
+import { chat, circuits, type GatewayUnderTest, gateway, sseData, Upstream, uniqueModel, WEB_KEY } from "./harness";
 
 /** Helpers shared by the fallback-chain, cache and key/retry tests. */
 
@@ -185,4 +174,4 @@ export async function fingerprintOf(key: string): Promise<string> {
   return [...digest.slice(0, 4)].map((b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-export { chatBody, IOS_KEY, WEB_KEY };
+export { WEB_KEY };

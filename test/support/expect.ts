@@ -30,19 +30,6 @@ export async function expectOpenAIError(
   return body.error;
 }
 
-/** Reads a stream's body as text, chunk by chunk. */
-export async function readAll(body: ReadableStream<Uint8Array>): Promise<string> {
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let out = "";
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    out += decoder.decode(value, { stream: true });
-  }
-  return out + decoder.decode();
-}
-
 /** Polls `check` until it returns true or `timeoutMs` passes (for events seen only through stats). */
 export async function eventually(check: () => Promise<boolean>, timeoutMs = 3000, everyMs = 20): Promise<void> {
   const until = Date.now() + timeoutMs;

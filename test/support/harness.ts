@@ -124,14 +124,6 @@ export function sseData(text: string): string[] {
     .map((e) => e.replace(/^data: ?/, ""));
 }
 
-/** A config whose models are the given names, each falling back to the next ones listed. */
-export function modelsConfig(
-  models: Record<string, { fallbacks?: string[]; breaker?: Record<string, unknown>; timeouts?: Record<string, unknown> }>,
-  extra: Record<string, unknown> = {},
-) {
-  return { models, ...extra };
-}
-
 /** The admin view of circuits, read through the same objects the gateway uses. */
 export async function circuits(gw: GatewayUnderTest) {
   const { loadSettings } = await import("../../src/config/settings");
