@@ -44,14 +44,15 @@ function upstreamKeys(isolate: Isolate, scope: RequestScope): UpstreamKeys {
 export function requestServices(isolate: Isolate, scope: RequestScope): RequestServices {
   const { env, settings, waitUntil, requested, tenant } = scope;
   const count = (series: string, amount?: number) => isolate.count(env, requested, settings, series, waitUntil, amount);
-  const guard = new TenantGuard((bucket) => isolate.usage(env, bucket), settings.config.snapshotTtlMs, waitUntil);
+  const ttlMs = settings.config.snapshotTtlMs;
+  const guard = new TenantGuard((bucket) => isolate.usage(env, bucket), ttlMs, waitUntil);
   const cacheScope = {
     ...scope,
     user: scope.identity?.user ?? null,
     count: (model: typeof requested, series: string) => isolate.count(env, model, settings, series, waitUntil),
   };
   return {
-    gate: new BreakerGate((model) => isolate.channel(env, model, settings), settings, waitUntil),
+    gate: new BreakerGate((model) => isolate.channel(env, model, settings), ttlMs, waitUntil),
     cache: new KvChainCache(env.CACHE, settings, cacheScope, isolate.recentCacheWrites),
     keys: upstreamKeys(isolate, scope),
     usage: {

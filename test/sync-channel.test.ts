@@ -55,7 +55,7 @@ describe("one isolate's line to a Durable Object", () => {
     const ch = new ModelChannel(choking, s);
     const gate = new BreakerGate(
       () => ch,
-      settings,
+      settings.config.snapshotTtlMs,
       () => {},
     );
     const first = await gate.run(config, { stream: false, deadlineAt: Date.now() + 5_000 }, async () => ({

@@ -20,14 +20,15 @@ export function objectSettings(model: ModelConfig, settings: Settings): ObjectSe
 export class BreakerGate implements ModelGate {
   constructor(
     private readonly channel: (model: ModelConfig) => ModelChannel,
-    private readonly settings: Settings,
+    /** `snapshotTtlMs`, read once for the request. */
+    private readonly ttlMs: number,
     private readonly waitUntil: (work: Promise<unknown>) => void,
   ) {}
 
   /** Waits on the object end at the request's deadline: past it, the snapshot decides. */
   private async admit(model: ModelConfig, attempt: AttemptShape): Promise<GateDecision> {
     const ch = this.channel(model);
-    const ttl = this.settings.config.snapshotTtlMs;
+    const ttl = this.ttlMs;
     const waitMs = () => Math.max(0, attempt.deadlineAt - Date.now());
     if (ch.unavailable() || waitMs() === 0) return this.fromSnapshot(ch.snapshot());
     if (ch.snapshot() !== null && ch.ageMs() >= 2 * ttl) {
@@ -74,7 +75,7 @@ export class BreakerGate implements ModelGate {
   }
 
   private report(model: ModelConfig, permitId: string | null, outcome: Outcome): Promise<void> {
-    const delivered = this.channel(model).report(outcome, permitId, this.settings.config.snapshotTtlMs);
+    const delivered = this.channel(model).report(outcome, permitId, this.ttlMs);
     this.waitUntil(delivered);
     return delivered;
   }
@@ -130,7 +131,7 @@ export class BreakerGate implements ModelGate {
     return {
       admitted: false,
       reason: "half_open_full",
-      retryAt: Date.now() + this.settings.config.snapshotTtlMs,
+      retryAt: Date.now() + this.ttlMs,
       state: s.state,
     };
   }

@@ -38,6 +38,31 @@ interface Failed {
   key: string;
 }
 
+/** Why no try can start: a 402 set the provider's keys aside, or the budget is spent. */
+function blocked(ctx: ChainContext, budget: Budget, tries: Tries): StepResult | null {
+  // After a 402 every model of the provider is skipped until its keys come back.
+  const aside = ctx.services.keys.accountAsideUntil(Date.now());
+  if (aside !== null) return { kind: "over", fate: { kind: "account_aside" }, retryAt: aside };
+  if (budget.attemptsLeft <= 0 || Date.now() >= budget.deadlineAt) return { kind: "over", fate: tries.fate, retryAt: null };
+  return null;
+}
+
+/** One gated try of `model`: admission, the call and its report (a broken stream may be rescued). */
+function gatedTry(ctx: ChainContext, model: ModelConfig, budget: Budget): Promise<GateRun<Tried>> {
+  const stream = upstreamStreams(model, ctx.request.stream === true);
+  return ctx.services.gate.run(model, { stream, deadlineAt: budget.deadlineAt }, (admitted) =>
+    tryOnce(ctx, model, budget, admitted.permitId !== null, rescuer(ctx, model, budget)),
+  );
+}
+
+/** An admitted try that never called the model. */
+function notCalled(ctx: ChainContext, kind: "no_key" | "out_of_time", tries: Tries): StepResult {
+  if (kind === "out_of_time") return { kind: "over", fate: tries.fate, retryAt: null };
+  // A 402 elsewhere may have set the keys aside since this step looked.
+  const until = ctx.services.keys.accountAsideUntil(Date.now());
+  return { kind: "over", fate: until === null ? { kind: "no_key" } : { kind: "account_aside" }, retryAt: until };
+}
+
 /**
  * One model step of the chain: admitted tries of the model, retried and re-keyed as the decision
  * after each failure says, until it answers or the step is over.
@@ -48,28 +73,17 @@ export async function runModelStep(
   requested: boolean,
   budget: Budget,
 ): Promise<StepResult> {
-  const { gate, keys } = ctx.services;
   const tries: Tries = { fate: { kind: "deadline" }, retries: 0, waited: false };
   for (;;) {
-    // After a 402 every model of the provider is skipped until its keys come back.
-    const aside = keys.accountAsideUntil(Date.now());
-    if (aside !== null) return { kind: "over", fate: { kind: "account_aside" }, retryAt: aside };
-    if (budget.attemptsLeft <= 0 || Date.now() >= budget.deadlineAt) return { kind: "over", fate: tries.fate, retryAt: null };
-    const stream = upstreamStreams(model, ctx.request.stream === true);
-    const run = await gate.run(model, { stream, deadlineAt: budget.deadlineAt }, (admitted) =>
-      tryOnce(ctx, model, budget, admitted.permitId !== null, rescuer(ctx, model, budget)),
-    );
+    const stop = blocked(ctx, budget, tries);
+    if (stop) return stop;
+    const run = await gatedTry(ctx, model, budget);
     if (requested) budget.circuit ??= run.decision.state;
     if (!run.admitted)
       return { kind: "over", fate: { kind: "skipped", reason: run.decision.reason }, retryAt: run.decision.retryAt };
     const tried = run.value;
     if (tried.kind === "committed") return { kind: "answered", body: tried.body, contentType: tried.contentType };
-    if (tried.kind === "no_key") {
-      // A 402 elsewhere may have set the keys aside since this step looked.
-      const until = keys.accountAsideUntil(Date.now());
-      return { kind: "over", fate: until === null ? { kind: "no_key" } : { kind: "account_aside" }, retryAt: until };
-    }
-    if (tried.kind === "out_of_time") return { kind: "over", fate: tries.fate, retryAt: null };
+    if (tried.kind !== "failed") return notCalled(ctx, tried.kind, tries);
     tries.fate = { kind: "failed", failure: tried.failure };
     const move = afterFailure({
       failure: tried.failure,
