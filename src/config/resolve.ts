@@ -59,6 +59,8 @@ export interface ModelConfig {
   upstreamStreaming: "always" | "as_requested";
   /** Null: unknown, so a context overflow elsewhere may try this model. */
   contextTokens: number | null;
+  /** The completion ceiling a request reserves when neither it nor its tenant sets one (DESIGN §13). */
+  maxOutputTokens: number;
 }
 
 export interface GatewayConfig {
@@ -112,6 +114,7 @@ function resolveModels(input: GatewayConfigInput): Map<string, ModelConfig> {
       cacheEnabled: m.cache?.enabled ?? true,
       upstreamStreaming: m.upstreamStreaming ?? "always",
       contextTokens: m.contextTokens ?? null,
+      maxOutputTokens: m.maxOutputTokens ?? 4096,
     });
   }
   return models;

@@ -2,7 +2,7 @@ import type { Timeouts } from "../config/schema";
 import { classifyStatus, failure } from "../core/failure";
 import type { AttemptEnd, ChatCompletion, StreamObserver, UpstreamFetch } from "../core/openai";
 import { SseSplitter } from "../core/sse";
-import { normalizeUsage } from "../core/usage";
+import { choicesChars, normalizeUsage } from "../core/usage";
 import { collect } from "./collect";
 import { describeError } from "./error-response";
 import { classifyEvent } from "./events";
@@ -82,7 +82,16 @@ async function commitJson(res: Response, scope: AttemptScope): Promise<AttemptRe
   scope.commit();
   scope.release();
   const usage = normalizeUsage(completion.usage);
-  const end: AttemptEnd = { outcome: "success", failure: null, usage, completion, cacheable: true, droppedEvents: 0 };
+  const completionChars = choicesChars(completion.choices, "message");
+  const end: AttemptEnd = {
+    outcome: "success",
+    failure: null,
+    usage,
+    completion,
+    cacheable: true,
+    droppedEvents: 0,
+    completionChars,
+  };
   return { kind: "committed", body: text, contentType: "application/json", end: Promise.resolve(end) };
 }
 

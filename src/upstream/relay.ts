@@ -1,7 +1,7 @@
 import { failure, type UpstreamFailure } from "../core/failure";
 import type { AttemptEnd, StreamObserver, Usage } from "../core/openai";
 import { SSE_DONE, type SseSplitter, sseEvent } from "../core/sse";
-import { normalizeUsage } from "../core/usage";
+import { choicesChars, normalizeUsage } from "../core/usage";
 import { ABORT, abortAfter } from "./abort";
 import { classifyEvent, FinishTracker } from "./events";
 import type { AttemptScope } from "./scope";
@@ -64,6 +64,7 @@ class Relay {
   private usage: Usage | null = null;
   private cacheable = true;
   private droppedEvents = 0;
+  private completionChars = 0;
   private readonly finishes = new FinishTracker();
   private waitedMs: number;
   private reading = false;
@@ -160,6 +161,7 @@ class Relay {
         this.usage = normalizeUsage(e.chunk.usage) ?? this.usage;
         if (e.usageOnly) return { kind: "forward", text: this.o.clientWantsUsage ? event : null };
         this.observe(e.chunk);
+        this.completionChars += choicesChars(e.chunk.choices, "delta");
         return { kind: "forward", text: event };
     }
   }
@@ -208,7 +210,7 @@ class Relay {
     clearTimeout(this.wallTimer);
     this.o.scope.release();
     if (!this.o.scope.controller.signal.aborted) this.o.scope.controller.abort(ABORT.finished);
-    const { usage, cacheable, droppedEvents } = this;
-    this.settle({ ...result, usage, completion: null, cacheable, droppedEvents });
+    const { usage, cacheable, droppedEvents, completionChars } = this;
+    this.settle({ ...result, usage, completion: null, cacheable, droppedEvents, completionChars });
   }
 }

@@ -5,7 +5,8 @@ import { ABORT, abortAfter, abortFailure } from "./abort";
 /** One upstream call, up to commit: an answer to send (and how it will end), or a failure. */
 export type AttemptResult =
   | { kind: "committed"; body: ReadableStream<Uint8Array> | string; contentType: string; end: Promise<AttemptEnd> }
-  | { kind: "failed"; failure: UpstreamFailure };
+  /** `completionChars`: text that came before the failure (an answer being assembled), for its cost. */
+  | { kind: "failed"; failure: UpstreamFailure; completionChars?: number };
 
 /**
  * The lifetime of one upstream call: its AbortController, the client-abort listener and the
