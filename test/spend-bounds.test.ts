@@ -142,6 +142,23 @@ describe("hard bounds across isolates (DESIGN §13)", () => {
     expect(await spentUsd(tenant)).toBeLessThanOrEqual(5 * RESERVE + RESERVE / 2);
   });
 
+  it("spend passes the budget only by what answers charge beyond their reservations", async () => {
+    const budget = 2.5 * RESERVE;
+    const { up, tenant, key, model, a, b } = setup({ dailyBudgetUsd: budget });
+    // Each answer reports 200 tokens: far more than the 13 its request reserved.
+    await up.fault({ model, mode: "ok", usage: { prompt_tokens: 100, completion_tokens: 100 } });
+    const res = await Promise.all(Array.from({ length: 10 }, (_, i) => send(i % 2 === 0 ? a : b, key, { model })));
+    await Promise.all(res.map((r) => r.text()));
+    const served = res.filter((r) => r.status === 200).length;
+    expect(served).toBe(2);
+    await Promise.all([a.settle(), b.settle()]);
+    const spent = await spentUsd(tenant);
+    expect(spent).toBeCloseTo(served * 200 * PRICE, 12);
+    expect(spent - budget).toBeLessThanOrEqual(served * (200 * PRICE - RESERVE) + 1e-12);
+    // Past the budget, nothing more is admitted anywhere.
+    for (const gw of [a, b]) expect(await codeOf(await send(gw, key, { model }))).toBe("budget_exceeded");
+  });
+
   it("a burst over two isolates never exceeds requestsPerMinute", async () => {
     const { up, tenant, key, model, a, b } = setup({ requestsPerMinute: 5 });
     // Not across a minute's end: the window is the UTC minute.

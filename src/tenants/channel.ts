@@ -5,6 +5,7 @@ import { type Held, Holding } from "./holding";
 import {
   type Amounts,
   epochMinute,
+  isPersonal,
   type LeaseAsk,
   type LeaseLimits,
   lifetimeOf,
@@ -55,8 +56,8 @@ export class UsageChannel extends SyncChannel<UsageDelta, UsageAnswer, UsageView
     private readonly sync: UsageSync,
     bucket: string,
   ) {
-    // An IP's bucket names its address: logs say only that it is one.
-    super("tenant_usage", { bucket: bucket.startsWith("ip:") ? "ip" : bucket });
+    // An IP's or a user's bucket names them: logs say only which kind it is.
+    super("tenant_usage", { bucket: isPersonal(bucket) ? bucket.slice(0, bucket.indexOf(":")) : bucket });
     this.lifetime = lifetimeOf(bucket);
   }
 

@@ -71,7 +71,7 @@ export interface UsageAnswer extends UsageView {
 export const MAX_IPS_PER_REPORT = 1000;
 
 /**
- * How long a usage object keeps its storage: a tenant's for good; an IP's (and later a user's)
+ * How long a usage object keeps its storage: a tenant's for good; an IP's or a user's
  * only until its UTC day ends, since there may be millions of them and a day's counts are all
  * they hold.
  */
@@ -83,7 +83,10 @@ export const tenantBucket = (tenant: string) => `tenant:${tenant}`;
 /** The usage object's name for one client IP within a tenant (tenant names hold no `:`). */
 export const ipBucket = (tenant: string, ip: string) => `ip:${tenant}:${ip}`;
 
-export const lifetimeOf = (bucket: string): UsageLifetime => (bucket.startsWith("ip:") ? "day" : "kept");
+/** An IP's or a user's bucket (`ip:…`, `user:…`): there may be millions, and they name a person or an address. */
+export const isPersonal = (bucket: string) => bucket.startsWith("ip:") || bucket.startsWith("user:");
+
+export const lifetimeOf = (bucket: string): UsageLifetime => (isPersonal(bucket) ? "day" : "kept");
 
 export interface UsageView {
   /** Epoch minute the `minuteRequests` count belongs to. */
