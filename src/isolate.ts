@@ -52,7 +52,7 @@ export class Isolate {
   usage(env: Env, bucket: string): UsageChannel {
     let ch = this.usageChannels.get(bucket);
     if (!ch) {
-      ch = new UsageChannel((batches, lifetime) => env.TENANTS.getByName(bucket).sync(batches, lifetime), bucket);
+      ch = new UsageChannel((batches, lifetime, ask) => env.TENANTS.getByName(bucket).sync(batches, lifetime, ask), bucket);
       // Per-IP limits add one bucket per IP: keep the map from growing without bound.
       if (this.usageChannels.size >= 10_000) this.usageChannels.clear();
       this.usageChannels.set(bucket, ch);

@@ -5,8 +5,7 @@ import type { IpAdmission, RequestScope, RequestServices, UpstreamKeys } from ".
 import { simulatedUpstream } from "./fake-upstream/dev";
 import type { Isolate } from "./isolate";
 import { RequestMetrics } from "./metrics/request-metrics";
-import { bucketsFor, ipBucketFor, TenantGuard } from "./tenants/guard";
-import { tenantBucket } from "./tenants/protocol";
+import { bucketsFor, ipBucketFor, leaseTiming, TenantGuard } from "./tenants/guard";
 import { PROVIDER } from "./upstream/keys";
 
 /** The upstream keys of this isolate, with the fleet-wide alert a refused key or account raises. */
@@ -45,7 +44,7 @@ export function requestServices(isolate: Isolate, scope: RequestScope): RequestS
   const { env, settings, waitUntil, requested, tenant } = scope;
   const count = (series: string, amount?: number) => isolate.count(env, requested, settings, series, waitUntil, amount);
   const ttlMs = settings.config.snapshotTtlMs;
-  const guard = new TenantGuard((bucket) => isolate.usage(env, bucket), ttlMs, waitUntil);
+  const guard = new TenantGuard((bucket) => isolate.usage(env, bucket), leaseTiming(settings), waitUntil);
   const cacheScope = {
     ...scope,
     user: scope.identity?.user ?? null,
@@ -55,10 +54,7 @@ export function requestServices(isolate: Isolate, scope: RequestScope): RequestS
     gate: new BreakerGate((model) => isolate.channel(env, model, settings), ttlMs, waitUntil),
     cache: new KvChainCache(env.CACHE, settings, cacheScope, isolate.recentCacheWrites),
     keys: upstreamKeys(isolate, scope),
-    usage: {
-      admit: () => guard.admit(bucketsFor(settings, tenant)),
-      spend: (usd) => guard.spend(tenantBucket(tenant), usd),
-    },
+    usage: { admit: (reserveUsd) => guard.admit(bucketsFor(settings, tenant), reserveUsd) },
     metrics: new RequestMetrics(count, tenant),
     fetch: settings.simulatedUpstream ? simulatedUpstream(env, settings) : (request) => fetch(request),
   };
@@ -69,6 +65,6 @@ export function ipAdmission(isolate: Isolate): IpAdmission {
   return async ({ env, settings, waitUntil, tenant, ip }) => {
     const bucket = ipBucketFor(settings, tenant, ip);
     if (bucket === null) return;
-    await new TenantGuard((name) => isolate.usage(env, name), settings.config.snapshotTtlMs, waitUntil).admitIp(bucket);
+    await new TenantGuard((name) => isolate.usage(env, name), leaseTiming(settings), waitUntil).admitIp(bucket);
   };
 }

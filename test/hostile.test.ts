@@ -279,9 +279,11 @@ describe("usage is untrusted input: the spend it yields is never NaN", () => {
     [{ prompt_tokens: "many", completion_tokens: null }],
     [{ prompt_tokens: -5, completion_tokens: -5, total_tokens: -10 }],
     ["usage"],
-  ])("%j spends nothing and leaves no NaN behind", async (usage) => {
-    const { spend, metrics } = await spendAfter(usage, true);
-    expect(spend).toBe(0);
+  ])("%j is no usage: the answer is charged its estimate (DESIGN §13) and leaves no NaN behind", async (usage) => {
+    const { spend, metrics, model } = await spendAfter(usage, true);
+    // "hi there" is 3 prompt tokens; the answer's text passed, at 4 characters a token; $8 per million.
+    const text = `Hello from ${model}. You said: hi there`;
+    expect(spend).toBeCloseTo(((3 + Math.ceil(text.length / 4)) * 8) / 1_000_000, 12);
     expect(metrics).not.toMatch(/NaN/);
   });
 });

@@ -47,15 +47,28 @@ describe("tenant limits", () => {
     await other.settle();
   });
 
-  it("dailyBudgetUsd stops a tenant once today's estimated spend reaches it", async () => {
-    const { key, model, gw, up } = setup({ dailyBudgetUsd: 0.000001 });
-    expect((await send(gw, key, chatBody(model))).status).toBe(200);
+  it("dailyBudgetUsd stops a tenant once today's spend leaves less than a request reserves", async () => {
+    // A request reserves (3 prompt tokens + 10) × $8/M = $0.000104; the answer costs 9 tokens, $0.000072.
+    const { key, model, gw, up } = setup({ dailyBudgetUsd: 0.00015 });
+    expect((await send(gw, key, chatBody(model, { max_tokens: 10 }))).status).toBe(200);
     await gw.settle();
+    const res = await send(gw, key, chatBody(model, { max_tokens: 10 }));
+    expect(res.status).toBe(429);
+    expect(((await res.json()) as ErrorBody).error.code).toBe("budget_exceeded");
+    // Nothing is held anywhere: the budget frees up at midnight UTC.
+    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(60);
+    expect(await up.calls()).toBe(1);
+  });
+
+  it("a request whose reservation is larger than the whole budget is refused before any call", async () => {
+    const { key, model, gw, up } = setup({ dailyBudgetUsd: 0.01 });
+    // 4096 completion tokens (the model's maxOutputTokens) at $8/M is $0.033.
     const res = await send(gw, key, chatBody(model));
     expect(res.status).toBe(429);
     expect(((await res.json()) as ErrorBody).error.code).toBe("budget_exceeded");
-    expect(Number(res.headers.get("retry-after"))).toBeGreaterThan(0);
-    expect(await up.calls()).toBe(1);
+    expect(await up.calls()).toBe(0);
+    expect((await send(gw, key, chatBody(model, { max_tokens: 1000 }))).status).toBe(200);
+    await gw.settle();
   });
 
   it("models limits what a tenant may request", async () => {

@@ -2,7 +2,7 @@ import type { ModelConfig } from "../config/resolve";
 import type { Settings } from "../config/settings";
 import type { ChatRequest } from "../core/chat-request";
 import type { CircuitState } from "../core/circuit";
-import type { RequestServices } from "../core/services";
+import type { RequestServices, Spend } from "../core/services";
 import type { Step } from "./plan";
 
 /** One request's walk along its chain: what every step reads. */
@@ -18,6 +18,10 @@ export interface ChainContext {
   steps: Step[];
   /** Whether a broken stream may be continued: config, header, a stream with one choice. */
   recovery: boolean;
+  /** The request's reservation: every attempt that reached the upstream is charged to it (DESIGN §13). */
+  spend: Spend;
+  /** The request's prompt, estimated once: what an attempt without usage is charged for it. */
+  promptTokens: number;
 }
 
 /** Shared by every step of one request: DESIGN §2.2's one deadline and one attempt budget. */

@@ -37,6 +37,8 @@ async function continueOn(ctx: ChainContext, model: ModelConfig, relayed: Relaye
     request: prefilled(ctx.request, relayed.text),
     // A continued answer is never cached (DESIGN §15).
     services: { ...ctx.services, cache: null },
+    // Its cost is charged to the request; the reservation goes back when the whole answer is over.
+    spend: { charge: (usd) => ctx.spend.charge(usd), release: () => {} },
     recovery: false,
   };
   const window: Budget = { ...budget, deadlineAt };

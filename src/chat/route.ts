@@ -2,9 +2,11 @@ import type { Handler } from "hono";
 import type { AppEnv } from "../app-env";
 import { type ChatRequest, parseChatRequest } from "../core/chat-request";
 import type { ServicesFactory } from "../core/services";
+import { limitsFor } from "../tenants/guard";
 import { applyTenantPolicy, modelAllowed } from "../tenants/policy";
 import { respond } from "./answer";
 import { type ChainAnswer, runChain } from "./chain";
+import { promptTokens, reservationUsd } from "./cost";
 import { parseCallerBounds, planChain } from "./plan";
 
 /** What the answer tells the metrics: which model and source served it, with what status. */
@@ -45,8 +47,9 @@ export function chatCompletions(services: ServicesFactory): Handler<AppEnv> {
       noStore: /\bno-store\b/i.test(c.req.header("cache-control") ?? ""),
       maxStaleSeconds: bounds.maxStaleSeconds,
     });
-    await s.usage.admit();
     const steps = planChain(settings.config, model, bounds, modelAllowed(settings, tenant));
+    const chain = steps.flatMap((step) => (step.kind === "model" ? [step.model] : []));
+    const spend = await s.usage.admit(reservationUsd(request, chain, limitsFor(settings, tenant).maxTokens));
     const ctx = {
       settings,
       request,
@@ -57,8 +60,15 @@ export function chatCompletions(services: ServicesFactory): Handler<AppEnv> {
       services: s,
       steps,
       recovery: recoveryAllowed(settings.config.streamRecovery.mode, bounds.streamRecovery, request),
+      spend,
+      promptTokens: promptTokens(request),
     };
-    const answer = await runChain(ctx);
+    const answer = await runChain(ctx).catch((err: unknown) => {
+      spend.release();
+      throw err;
+    });
+    // A committed answer's reservation is settled when its end is (try-once); any other answer's now.
+    if (answer.kind !== "upstream") spend.release();
     const seen = served(answer, model.name);
     if (seen) s.metrics.answered(model, seen.model, seen.source, seen.status);
     return respond(answer, request, model.name);

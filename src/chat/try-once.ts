@@ -4,10 +4,10 @@ import type { Attempted, Outcome } from "../core/circuit";
 import { outcomeOf, type UpstreamFailure } from "../core/failure";
 import { log } from "../core/log";
 import type { AttemptEnd } from "../core/openai";
-import { spendUsd } from "../metrics/request-metrics";
 import { attempt } from "../upstream/attempt";
 import type { Rescue } from "../upstream/splice";
 import type { Budget, ChainContext } from "./context";
+import { attemptUsd } from "./cost";
 
 /** What one admitted try produced, before the chain decides what comes next. */
 export type Tried =
@@ -55,6 +55,7 @@ export async function tryOnce(
   const upstreamStream = upstreamStreams(model, stream);
   const recorder = services.cache?.recorder(model, stream) ?? null;
   const startedAt = Date.now();
+  const sent = ctx.clientSignal?.aborted !== true;
   const result = await attempt({
     fetch: services.fetch,
     baseUrl: settings.baseUrl,
@@ -75,10 +76,14 @@ export async function tryOnce(
   services.metrics.attempt(model, result.kind === "committed" ? "committed" : result.failure.kind, Date.now() - startedAt);
   if (result.kind === "failed") {
     const f = result.failure;
+    // The upstream had the prompt (unless the client left before the call): it may have cost.
+    if (sent) ctx.spend.charge(attemptUsd(model, ctx.promptTokens, null, result.completionChars ?? 0));
     log("warn", "upstream_attempt_failed", { requestId: ctx.requestId, model: model.name, kind: f.kind, status: f.status });
     return { value: { kind: "failed", failure: f, key }, outcome: outcomeOf(f) };
   }
   const outcome = result.end.then((end) => slowness(settle(ctx, model, recorder, end, probe), result.firstTokenMs, model));
+  // The reservation goes back once the client's answer is over, a rescued stream's continuations included.
+  ctx.waitUntil(Promise.all([outcome, result.closed]).then(() => ctx.spend.release()));
   return { value: { kind: "committed", body: result.body, contentType: result.contentType }, outcome };
 }
 
@@ -90,10 +95,9 @@ function settle(
   end: AttemptEnd,
   probe: boolean,
 ): Outcome {
-  if (end.usage) {
-    ctx.services.metrics.usage(ctx.requested, model, end.usage);
-    ctx.services.usage.spend(spendUsd(model, end.usage));
-  }
+  if (end.usage) ctx.services.metrics.usage(ctx.requested, model, end.usage);
+  // The answer is over: its cost, real or estimated from what passed, settles the reservation.
+  ctx.spend.charge(attemptUsd(model, ctx.promptTokens, end.usage, end.completionChars));
   if (end.droppedEvents > 0) ctx.services.metrics.droppedEvents(model, end.droppedEvents);
   if (end.failure && end.failure.kind !== "client_abort") {
     log("warn", "stream_failed_after_commit", { requestId: ctx.requestId, model: model.name, kind: end.failure.kind });

@@ -72,6 +72,8 @@ export interface ModelConfig {
   prefill: boolean;
   /** Null: unknown, so a context overflow elsewhere may try this model. */
   contextTokens: number | null;
+  /** The completion ceiling a request reserves when neither it nor its tenant sets one (DESIGN §13). */
+  maxOutputTokens: number;
 }
 
 export interface GatewayConfig {
@@ -136,6 +138,7 @@ function resolveModels(input: GatewayConfigInput): Map<string, ModelConfig> {
       upstreamStreaming: m.upstreamStreaming ?? "always",
       prefill: m.prefill ?? true,
       contextTokens: m.contextTokens ?? null,
+      maxOutputTokens: m.maxOutputTokens ?? 4096,
     });
   }
   return models;

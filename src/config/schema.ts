@@ -46,6 +46,8 @@ const modelSchema = z.strictObject({
   prefill: z.boolean().optional(),
   /** The model's context length in tokens: a context overflow falls through only to larger ones. */
   contextTokens: positiveInt.optional(),
+  /** The most completion tokens the model writes: what a request reserves when nothing smaller bounds it. */
+  maxOutputTokens: positiveInt.optional(),
 });
 
 /** The largest `n` OpenAI accepts, and so what `maxChoices: null` allows. */

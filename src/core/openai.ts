@@ -49,6 +49,8 @@ export interface AttemptEnd {
   cacheable: boolean;
   /** Events dropped because they were not JSON at all. */
   droppedEvents: number;
+  /** Characters of completion text that passed (DESIGN §13: the estimate when no usage came). */
+  completionChars: number;
 }
 
 export type UpstreamFetch = (request: Request) => Promise<Response>;

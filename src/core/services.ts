@@ -48,12 +48,26 @@ export interface UpstreamKeys {
   accountAsideUntil(now: number): number | null;
 }
 
-/** The tenant's limits for this request. */
+/**
+ * One admitted request's hold on its limits (DESIGN §13, "reserve, then settle"). Every attempt
+ * that reached the upstream is charged, retries and failed fallbacks included; when the request
+ * is over, what its reservation did not use goes back.
+ */
+export interface Spend {
+  /** One attempt's cost in dollars (real usage, or the estimate): settled against the reservation, any excess counted too. */
+  charge(usd: number): void;
+  /** The request is over (for a committed stream: once its end is settled); only the first call counts. */
+  release(): void;
+}
+
+/** The limits of this request's buckets: its tenant's (and, with end-user tokens, its user's). */
 export interface UsageGuard {
-  /** Throws the 429 when a limit is reached; counts the request otherwise. */
-  admit(): Promise<void>;
-  /** Adds an answer's estimated cost to today's spend. */
-  spend(usd: number): void;
+  /**
+   * Counts the request and reserves `reserveUsd` (its upper cost) in every bucket; throws 429 when
+   * a limit is reached, 503 `usage_unavailable` when a usage object cannot be reached and this
+   * isolate holds too little of its allowance.
+   */
+  admit(reserveUsd: number): Promise<Spend>;
 }
 
 /** One request's contribution to the metrics. */

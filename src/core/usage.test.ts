@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { normalizeUsage } from "./usage";
+import { choicesChars, normalizeUsage } from "./usage";
 
 describe("normalizeUsage", () => {
   it("keeps OpenAI's usage as it is", () => {
@@ -118,5 +118,22 @@ describe("normalizeUsage", () => {
         "prompt_tokens_details",
       );
     }
+  });
+});
+
+describe("choicesChars: the completion text that passed", () => {
+  it("counts content, refusal and tool-call arguments of every choice", () => {
+    const choices = [
+      { index: 0, delta: { role: "assistant", content: "Hello" } },
+      { index: 1, delta: { refusal: "no" } },
+      { index: 2, delta: { tool_calls: [{ index: 0, function: { name: "lookup", arguments: '{"a":' } }] } },
+    ];
+    expect(choicesChars(choices, "delta")).toBe(5 + 2 + 5);
+    expect(choicesChars([{ message: { content: "Hi", tool_calls: [{ function: { arguments: "{}" } }] } }], "message")).toBe(4);
+  });
+
+  it("counts nothing that is not text", () => {
+    expect(choicesChars(null, "delta")).toBe(0);
+    expect(choicesChars([null, 3, { delta: { content: 7, tool_calls: [null, { function: "x" }] } }], "delta")).toBe(0);
   });
 });

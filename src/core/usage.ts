@@ -46,3 +46,25 @@ export function normalizeUsage(raw: unknown): Usage | null {
   if (completionDetails) usage.completion_tokens_details = completionDetails;
   return usage;
 }
+
+const textLength = (v: unknown) => (typeof v === "string" ? v.length : 0);
+
+/**
+ * Characters of completion text in one chunk's delta or one answer's message: its content, its
+ * refusal and its tool calls' arguments. What passed of an answer whose usage never came is
+ * estimated from this (DESIGN §13); a field of the wrong type counts nothing.
+ */
+function completionChars(part: unknown): number {
+  if (!isRecord(part)) return 0;
+  let n = textLength(part.content) + textLength(part.refusal);
+  if (Array.isArray(part.tool_calls)) {
+    for (const call of part.tool_calls) n += isRecord(call) && isRecord(call.function) ? textLength(call.function.arguments) : 0;
+  }
+  return n;
+}
+
+/** Completion characters of every choice of a chunk (`delta`) or of an answer (`message`). */
+export function choicesChars(choices: unknown, field: "delta" | "message"): number {
+  if (!Array.isArray(choices)) return 0;
+  return choices.reduce<number>((sum, c) => sum + (isRecord(c) ? completionChars(c[field]) : 0), 0);
+}

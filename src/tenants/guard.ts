@@ -2,24 +2,30 @@ import type { TenantLimits } from "../config/schema";
 import type { Settings } from "../config/settings";
 import { GatewayError } from "../core/errors";
 import { retryAfterHeaders } from "../core/retry-after";
-import type { UsageChannel } from "./channel";
+import type { Spend } from "../core/services";
+import type { LeaseTerms, UsageChannel } from "./channel";
+import type { Side } from "./holding";
 import { clientIp } from "./ip";
-import { ipBucket, tenantBucket, untilNextDay, untilNextMinute } from "./protocol";
+import { type Amounts, ipBucket, tenantBucket, untilNextDay, untilNextMinute } from "./protocol";
+import { Reservation } from "./reservation";
 
-/** A usage bucket a request counts against once its body is read: its tenant's. */
+/**
+ * A usage bucket a request counts against: a tenant's, one client IP's within a tenant, or (with
+ * end-user tokens) one user's within a tenant. Its kind names the 429 it answers.
+ */
 export interface Bucket {
+  kind: "tenant" | "ip" | "user";
   name: string;
   requestsPerMinute: number | null;
   dailyBudgetUsd: number | null;
 }
 
 /** One client IP within a tenant, counted before the request's body is read. */
-export interface IpBucket {
-  name: string;
+export interface IpBucket extends Bucket {
+  kind: "ip";
   /** The tenant's bucket, which keeps the tenant's top IPs. */
   tenant: string;
   ip: string;
-  requestsPerMinute: number;
 }
 
 export function limitsFor(settings: Settings, tenant: string): TenantLimits {
@@ -29,8 +35,8 @@ export function limitsFor(settings: Settings, tenant: string): TenantLimits {
 
 /** The buckets of a request, once its body is read: its tenant's. */
 export function bucketsFor(settings: Settings, tenant: string): Bucket[] {
-  const limits = limitsFor(settings, tenant);
-  return [{ name: tenantBucket(tenant), requestsPerMinute: limits.requestsPerMinute, dailyBudgetUsd: limits.dailyBudgetUsd }];
+  const { requestsPerMinute, dailyBudgetUsd } = limitsFor(settings, tenant);
+  return [{ kind: "tenant", name: tenantBucket(tenant), requestsPerMinute, dailyBudgetUsd }];
 }
 
 /** The caller's IP bucket within its tenant (`CF-Connecting-IP`), or null when the tenant sets no per-IP limit. */
@@ -38,43 +44,99 @@ export function ipBucketFor(settings: Settings, tenant: string, rawIp: string | 
   const limit = limitsFor(settings, tenant).ipRequestsPerMinute;
   if (limit === null) return null;
   const ip = clientIp(rawIp);
-  return { name: ipBucket(tenant, ip), tenant: tenantBucket(tenant), ip, requestsPerMinute: limit };
+  const name = ipBucket(tenant, ip);
+  return { kind: "ip", name, tenant: tenantBucket(tenant), ip, requestsPerMinute: limit, dailyBudgetUsd: null };
 }
 
-const rateLimited = (code: string, message: string, now: number) =>
-  new GatewayError(429, "rate_limit_error", code, message, null, retryAfterHeaders(untilNextMinute(now)));
+/** How long a lease may be admitted against: ten snapshot TTLs (10 s by default). */
+const TERM_TTLS = 10;
 
 /**
- * Per-tenant limits (requests per minute, daily budget) checked from the isolate's usage views.
- * Only a bucket this isolate has never heard of costs a round trip, once.
+ * The lease timing of DESIGN §13's slices. A reservation may stay open as long as a request lives
+ * (its deadline, then its stream's wall-clock cap or total time), so the object keeps an isolate's
+ * dollars that long past its term before taking them back unheard.
+ */
+export function leaseTiming(settings: Settings): { ttlMs: number; termMs: number; keepMs: number } {
+  const ttlMs = settings.config.snapshotTtlMs;
+  const termMs = TERM_TTLS * ttlMs;
+  let lifeMs = 0;
+  for (const m of settings.config.models.values()) {
+    const t = m.timeouts;
+    lifeMs = Math.max(lifeMs, t.deadlineMs + Math.max(t.streamWallMs, t.streamTotalMs));
+  }
+  return { ttlMs, termMs, keepMs: termMs + lifeMs };
+}
+
+const WHOSE = { tenant: "", ip: " for your IP address", user: " for this user" } as const;
+const CODES = {
+  tenant: { requests: "tenant_rate_limited", usd: "budget_exceeded" },
+  ip: { requests: "ip_rate_limited", usd: "budget_exceeded" },
+  user: { requests: "user_rate_limited", usd: "user_budget_exceeded" },
+} as const;
+
+/** The 429 of a bucket whose limit on `side` is reached. */
+function refusal(bucket: Bucket, side: Side, ch: UsageChannel, terms: LeaseTerms, now: number): GatewayError {
+  const code = CODES[bucket.kind][side];
+  if (side === "requests") {
+    const message = `Rate limit reached${WHOSE[bucket.kind]}: ${bucket.requestsPerMinute} requests per minute.`;
+    return new GatewayError(429, "rate_limit_error", code, message, null, retryAfterHeaders(untilNextMinute(now)));
+  }
+  // Dollars held by requests in flight or by other isolates' slices may come back within a term.
+  const held = ch.holding.heldUsd > 0;
+  const message = held
+    ? `Today's budget of $${bucket.dailyBudgetUsd}${WHOSE[bucket.kind]} is spent or held by requests in flight.`
+    : `Today's budget of $${bucket.dailyBudgetUsd}${WHOSE[bucket.kind]} is spent; it resets at midnight UTC.`;
+  const wait = held ? terms.termMs : untilNextDay(now);
+  return new GatewayError(429, "rate_limit_error", code, message, null, retryAfterHeaders(wait));
+}
+
+/** DESIGN §13: the usage object could not be reached and this isolate holds too little to admit the request. */
+function unavailable(retryMs: number): GatewayError {
+  const message = "Usage limits cannot be checked right now; retry shortly.";
+  return new GatewayError(503, "server_error", "usage_unavailable", message, null, retryAfterHeaders(retryMs));
+}
+
+/** Asks for a bucket that does not fit before the request is refused as over its limit. */
+const MAX_ROUNDS = 4;
+/** How long an isolate leaves a usage object that just failed alone (the sync channel's back-off). */
+const UNAVAILABLE_RETRY_MS = 1_000;
+
+interface Line {
+  bucket: Bucket;
+  ch: UsageChannel;
+  terms: LeaseTerms;
+  need: Amounts;
+}
+
+/**
+ * Requests per minute and daily budgets as hard bounds across isolates (DESIGN §13): each
+ * isolate admits against the lease it holds from the bucket's usage object, with no round trip,
+ * and waits on the object only when that lease is out (an isolate's first request, a lease used
+ * up or lapsed). When the object cannot be reached, it spends what it holds, then answers 503.
  */
 export class TenantGuard {
   constructor(
     private readonly channel: (bucket: string) => UsageChannel,
-    private readonly ttlMs: number,
+    private readonly timing: { ttlMs: number; termMs: number; keepMs: number },
     private readonly waitUntil: (work: Promise<unknown>) => void,
   ) {}
 
-  async admit(buckets: Bucket[]): Promise<void> {
-    const now = Date.now();
-    for (const bucket of buckets) {
-      const limited = bucket.requestsPerMinute !== null || bucket.dailyBudgetUsd !== null;
-      const usage = await this.usage(bucket.name, limited, now);
-      if (bucket.requestsPerMinute !== null && usage.minuteRequests >= bucket.requestsPerMinute) {
-        throw rateLimited("tenant_rate_limited", `Rate limit reached: ${bucket.requestsPerMinute} requests per minute.`, now);
-      }
-      if (bucket.dailyBudgetUsd !== null && usage.daySpendUsd >= bucket.dailyBudgetUsd) {
-        throw new GatewayError(
-          429,
-          "rate_limit_error",
-          "budget_exceeded",
-          `Today's budget of $${bucket.dailyBudgetUsd} is spent; it resets at midnight UTC.`,
-          null,
-          retryAfterHeaders(untilNextDay(now)),
-        );
-      }
+  /** Admits one request into every bucket, reserving `reserveUsd` in those with a budget; throws 429 or 503. */
+  async admit(buckets: Bucket[], reserveUsd: number): Promise<Spend> {
+    const lines = buckets.map((bucket) => this.line(bucket, reserveUsd));
+    for (let round = 0; ; round++) {
+      const now = Date.now();
+      const short = lines.find((l) => l.ch.holding.short(now, l.terms.limits, l.need) !== null);
+      if (!short) break;
+      await this.topUp(short, round);
     }
-    for (const bucket of buckets) this.count(bucket.name, 1, 0);
+    const now = Date.now();
+    for (const l of lines) {
+      l.ch.holding.take(l.terms.limits, l.need);
+      l.ch.add(1, 0, now);
+      this.afterAdmission(l, now);
+    }
+    return new Reservation(lines, reserveUsd, (ch) => this.flushSoon(ch));
   }
 
   /**
@@ -82,38 +144,56 @@ export class TenantGuard {
    * becomes of it (a body refused with 400 or 413 costs the IP as much as an answer does).
    */
   async admitIp(bucket: IpBucket): Promise<void> {
-    const now = Date.now();
-    const usage = await this.usage(bucket.name, true, now);
-    if (usage.minuteRequests >= bucket.requestsPerMinute) {
-      throw rateLimited(
-        "ip_rate_limited",
-        `Rate limit reached for your IP address: ${bucket.requestsPerMinute} requests per minute.`,
-        now,
-      );
-    }
-    this.count(bucket.name, 1, 0);
+    await this.admit([bucket], 0);
     this.flushSoon(this.channel(bucket.tenant)).addIp(bucket.ip);
   }
 
-  spend(bucket: string, usd: number): void {
-    this.count(bucket, 0, usd);
+  private line(bucket: Bucket, reserveUsd: number): Line {
+    const ch = this.channel(bucket.name);
+    const limits = { requestsPerMinute: bucket.requestsPerMinute, dailyBudgetUsd: bucket.dailyBudgetUsd };
+    const terms = { limits, termMs: this.timing.termMs, keepMs: this.timing.keepMs };
+    ch.terms = terms;
+    const need = { requests: limits.requestsPerMinute === null ? 0 : 1, usd: limits.dailyBudgetUsd === null ? 0 : reserveUsd };
+    return { bucket, ch, terms, need };
   }
 
-  /** The bucket's usage as this isolate knows it; only a limited bucket never heard of waits on its object. */
-  private async usage(bucket: string, limited: boolean, now: number) {
-    const ch = this.channel(bucket);
-    if (limited && !ch.known) await ch.refresh();
-    else if (ch.stale(now, this.ttlMs)) this.waitUntil(ch.refresh());
-    return ch.estimate(now);
+  /** Waits for a grant the line's request fits in; throws when the limit is reached or nothing was heard. */
+  private async topUp(l: Line, round: number): Promise<void> {
+    const now = Date.now();
+    const side = l.ch.holding.short(now, l.terms.limits, l.need) ?? "requests";
+    if (round >= MAX_ROUNDS || (round > 0 && l.ch.holding.exhausted(now, side, l.need))) {
+      throw refusal(l.bucket, side, l.ch, l.terms, now);
+    }
+    if (l.ch.unavailable(now)) throw unavailable(UNAVAILABLE_RETRY_MS);
+    const heard = l.ch.grants;
+    l.ch.waitingFor.requests += l.need.requests;
+    l.ch.waitingFor.usd += l.need.usd;
+    try {
+      // Requests woken together all count as waiting before the first of them asks.
+      await Promise.resolve();
+      await l.ch.refresh();
+    } finally {
+      l.ch.waitingFor.requests -= l.need.requests;
+      l.ch.waitingFor.usd -= l.need.usd;
+    }
+    if (l.ch.grants === heard) throw unavailable(UNAVAILABLE_RETRY_MS);
   }
 
-  private count(bucket: string, requests: number, usd: number): void {
-    this.flushSoon(this.channel(bucket)).add(requests, usd);
+  /** The lease is renewed in the background before it runs out or lapses, and handed back if it lapses unused. */
+  private afterAdmission(l: Line, now: number): void {
+    this.flushSoon(l.ch);
+    const { holding } = l.ch;
+    const limitedBucket = l.terms.limits.requestsPerMinute !== null || l.terms.limits.dailyBudgetUsd !== null;
+    if (!limitedBucket) return;
+    const renew = holding.until - now < l.terms.termMs / 2 || holding.short(now, l.terms.limits, l.need) !== null;
+    if (renew) this.waitUntil(l.ch.refresh());
+    const timer = l.ch.giveBackTimer();
+    if (timer) this.waitUntil(timer);
   }
 
   /** What is added to the channel reaches its object within one snapshot TTL. */
   private flushSoon(ch: UsageChannel): UsageChannel {
-    const timer = ch.flushWithin(this.ttlMs);
+    const timer = ch.flushWithin(this.timing.ttlMs);
     if (timer) this.waitUntil(timer);
     return ch;
   }

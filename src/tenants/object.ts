@@ -3,7 +3,16 @@ import { log } from "../core/log";
 import { ReportIds } from "../core/report-ids";
 import type { Batch } from "../core/sync-channel";
 import { type IpCount, IpCounts } from "./ip-counts";
-import { epochMinute, MAX_IPS_PER_REPORT, type UsageDelta, type UsageView, untilNextDay, utcDay } from "./protocol";
+import { isAsk, isHolder, LeaseBook } from "./lease";
+import {
+  epochMinute,
+  MAX_IPS_PER_REPORT,
+  type UsageAnswer,
+  type UsageDelta,
+  type UsageView,
+  untilNextDay,
+  utcDay,
+} from "./protocol";
 
 const KEY = "usage";
 const DROPS_KEY = "drops";
@@ -25,13 +34,15 @@ const TOP_IPS = 10;
 interface Tables {
   reportIds: ReportIds;
   ips: IpCounts;
+  leases: LeaseBook;
 }
 
 /**
  * One tenant's (or one client IP's within a tenant) usage, shared by every isolate: this minute's
- * requests and today's requests and spend, and for a tenant its requests by IP this minute.
- * Isolates report deltas in batches, so this is never on a request's path once an isolate has
- * heard from it. An IP's object deletes its storage when its UTC day ends.
+ * requests and today's requests and spend, for a tenant its requests by IP this minute, and the
+ * leases isolates admit requests against (lease.ts). Isolates report deltas in batches and ask
+ * for leases on the same calls, so a request waits on this only when its isolate's lease is out.
+ * An IP's object deletes its storage when its UTC day ends.
  */
 export class TenantObject extends DurableObject<Env> {
   private made: Tables | null = null;
@@ -39,7 +50,8 @@ export class TenantObject extends DurableObject<Env> {
   private expiresAfter: string | null = null;
 
   private tables(): Tables {
-    this.made ??= { reportIds: new ReportIds(this.ctx.storage.sql), ips: new IpCounts(this.ctx.storage.sql) };
+    const sql = this.ctx.storage.sql;
+    this.made ??= { reportIds: new ReportIds(sql), ips: new IpCounts(sql), leases: new LeaseBook(sql) };
     return this.made;
   }
 
@@ -58,11 +70,12 @@ export class TenantObject extends DurableObject<Env> {
   }
 
   /**
-   * Adds each batch once (its id is remembered) and answers the view. Batches are untrusted input
-   * (DESIGN §12): a field that is no amount is dropped, logged and counted, and the rest applied;
-   * nothing in a batch makes this throw, so a bad one never blocks the next.
+   * Adds each batch once (its id is remembered), then sets the asker's lease, and answers the view
+   * (with the lease when one was asked for). Batches and asks are untrusted input (DESIGN §12): a
+   * field that is no amount is dropped, logged and counted, and the rest applied; a bad ask gets
+   * no lease; nothing makes this throw, so a bad report never blocks the next.
    */
-  async sync(batches: Batch<UsageDelta>[], lifetime?: unknown): Promise<UsageView> {
+  async sync(batches: Batch<UsageDelta>[], lifetime?: unknown, ask?: unknown): Promise<UsageAnswer> {
     const now = Date.now();
     const view = this.current(now);
     const drops = { ...NO_DROPS };
@@ -70,10 +83,12 @@ export class TenantObject extends DurableObject<Env> {
     let changed = false;
     for (const raw of list) changed = this.apply(view, raw, drops) || changed;
     if (changed) this.ctx.storage.kv.put(KEY, view);
+    if (ask !== undefined && !isAsk(ask)) drops.report++;
+    const lease = isAsk(ask) ? this.tables().leases.lease(ask, view, now) : null;
     const dropped = Object.values(drops).some((n) => n > 0);
     if (dropped) this.countDrops(drops);
-    if ((changed || dropped) && lifetime === "day") await this.expireAtDayEnd(now);
-    return view;
+    if ((changed || dropped || lease) && lifetime === "day") await this.expireAtDayEnd(now);
+    return ask === undefined ? view : { ...view, lease };
   }
 
   /** Admin: the tenant's busiest client IPs this minute, highest first. */
@@ -118,13 +133,21 @@ export class TenantObject extends DurableObject<Env> {
       drops.duplicate++;
       return false;
     }
-    const { requests, spendUsd, ips } = raw.data;
-    if (isRequests(requests)) {
-      view.minuteRequests += requests;
-      view.dayRequests += requests;
+    const { requests, spendUsd, ips, earlierRequests = 0, minute = view.minute } = raw.data;
+    const counted = isRequests(requests) && isRequests(earlierRequests) && isRequests(minute);
+    if (counted) {
+      // Requests of a minute that is over count in the day only.
+      if (minute === view.minute) view.minuteRequests += requests;
+      view.dayRequests += requests + earlierRequests;
     } else drops.requests++;
-    if (isSpend(spendUsd)) view.daySpendUsd += spendUsd;
+    const spent = isSpend(spendUsd);
+    if (spent) view.daySpendUsd += spendUsd;
     else drops.spend++;
+    const { holder, seq } = raw.data;
+    if (isHolder(holder) && isRequests(seq)) {
+      const at = isRequests(minute) ? minute : view.minute;
+      this.tables().leases.consumed(holder, seq, at, counted ? requests : 0, spent ? spendUsd : 0);
+    }
     if (ips !== undefined) this.applyIps(view.minute, ips, drops);
     reportIds.remember(raw.id);
     return true;

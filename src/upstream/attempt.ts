@@ -2,7 +2,7 @@ import type { Timeouts } from "../config/schema";
 import { classifyStatus, failure } from "../core/failure";
 import type { AttemptEnd, ChatCompletion, StreamObserver, UpstreamFetch } from "../core/openai";
 import { SseSplitter } from "../core/sse";
-import { normalizeUsage } from "../core/usage";
+import { choicesChars, normalizeUsage } from "../core/usage";
 import { collect } from "./collect";
 import { describeError } from "./error-response";
 import { classifyEvent } from "./events";
@@ -86,13 +86,23 @@ async function commitJson(res: Response, scope: AttemptScope): Promise<AttemptRe
   scope.commit();
   scope.release();
   const usage = normalizeUsage(completion.usage);
-  const end: AttemptEnd = { outcome: "success", failure: null, usage, completion, cacheable: true, droppedEvents: 0 };
+  const completionChars = choicesChars(completion.choices, "message");
+  const end: AttemptEnd = {
+    outcome: "success",
+    failure: null,
+    usage,
+    completion,
+    cacheable: true,
+    droppedEvents: 0,
+    completionChars,
+  };
   return {
     kind: "committed",
     body: text,
     contentType: "application/json",
     end: Promise.resolve(end),
     firstTokenMs: scope.firstTokenMs,
+    closed: Promise.resolve(),
   };
 }
 
@@ -118,7 +128,7 @@ async function commitStream(res: Response, o: AttemptOptions, scope: AttemptScop
     scope.commit();
     const stream = { reader, splitter, initial: events.slice(first) };
     if (o.collect) return collect(stream, o.timeouts, scope, started);
-    const { body, end } = relay({
+    const { body, end, closed } = relay({
       ...stream,
       scope,
       idleMs: o.timeouts.streamIdleMs,
@@ -130,6 +140,7 @@ async function commitStream(res: Response, o: AttemptOptions, scope: AttemptScop
       rescue: o.rescue,
       maxContinuations: o.maxContinuations,
     });
-    return { kind: "committed", body, contentType: "text/event-stream; charset=utf-8", end, firstTokenMs: scope.firstTokenMs };
+    const contentType = "text/event-stream; charset=utf-8";
+    return { kind: "committed", body, contentType, end, firstTokenMs: scope.firstTokenMs, closed };
   }
 }

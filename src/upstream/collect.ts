@@ -1,8 +1,8 @@
 import { CompletionAssembler } from "../core/assemble";
-import { failure } from "../core/failure";
+import { failure, type UpstreamFailure } from "../core/failure";
 import type { AttemptEnd, Usage } from "../core/openai";
 import type { SseSplitter } from "../core/sse";
-import { normalizeUsage } from "../core/usage";
+import { choicesChars, normalizeUsage } from "../core/usage";
 import { ABORT, abortAfter } from "./abort";
 import { classifyEvent } from "./events";
 import type { AttemptResult, AttemptScope } from "./scope";
@@ -20,6 +20,7 @@ interface Collected {
   usage: Usage | null;
   droppedEvents: number;
   cacheable: boolean;
+  completionChars: number;
 }
 
 /** Takes in a batch of events; "done" at `[DONE]`, "error" at an error event. */
@@ -33,6 +34,7 @@ function take(c: Collected, events: string[]): "more" | "done" | "error" {
     if (e.kind !== "chunk") continue;
     c.usage = normalizeUsage(e.chunk.usage) ?? c.usage;
     c.assembler.add(e.chunk);
+    c.completionChars += choicesChars(e.chunk.choices, "delta");
   }
   return "more";
 }
@@ -49,7 +51,15 @@ export async function collect(
   scope: AttemptScope,
   started: number,
 ): Promise<AttemptResult> {
-  const c: Collected = { assembler: new CompletionAssembler(), usage: null, droppedEvents: 0, cacheable: true };
+  const c: Collected = {
+    assembler: new CompletionAssembler(),
+    usage: null,
+    droppedEvents: 0,
+    cacheable: true,
+    completionChars: 0,
+  };
+  // What was generated before a failure still cost something (DESIGN §13).
+  const giveUp = (f: UpstreamFailure) => ({ ...scope.giveUp(f), completionChars: c.completionChars });
   const clearTotal = abortAfter(scope.controller, timeouts.streamTotalMs - (Date.now() - started), ABORT.total);
   try {
     let state = take(c, stream.initial);
@@ -59,21 +69,24 @@ export async function collect(
       if (done) break;
       state = take(c, stream.splitter.push(value));
     }
-    if (state === "error") return scope.giveUp(failure("malformed", "The upstream reported an error mid-stream."));
+    if (state === "error") return giveUp(failure("malformed", "The upstream reported an error mid-stream."));
     // A stream that closed without `[DONE]` is whole once every choice has finished.
     const completion = c.assembler.result(c.usage);
-    if (completion === null) return scope.giveUp(failure("malformed", "The upstream stream ended before [DONE]."));
+    if (completion === null) return giveUp(failure("malformed", "The upstream stream ended before [DONE]."));
     stream.reader.cancel().catch(() => {});
     scope.release();
-    const { usage, cacheable, droppedEvents } = c;
-    const end: AttemptEnd = { outcome: "success", failure: null, usage, completion, cacheable, droppedEvents };
+    const { usage, cacheable, droppedEvents, completionChars } = c;
+    const end: AttemptEnd = { outcome: "success", failure: null, usage, completion, cacheable, droppedEvents, completionChars };
     return {
       kind: "committed",
       body: JSON.stringify(completion),
       contentType: "application/json",
       end: Promise.resolve(end),
       firstTokenMs: scope.firstTokenMs,
+      closed: Promise.resolve(),
     };
+  } catch {
+    return giveUp(scope.aborted());
   } finally {
     clearTotal();
   }

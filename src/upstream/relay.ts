@@ -1,7 +1,7 @@
 import { failure, type UpstreamFailure } from "../core/failure";
 import type { AttemptEnd, ChatCompletionChunk, StreamObserver, Usage } from "../core/openai";
 import { SSE_DONE, SseSplitter, sseEvent } from "../core/sse";
-import { normalizeUsage } from "../core/usage";
+import { choicesChars, normalizeUsage } from "../core/usage";
 import { ABORT, abortAfter, abortKind } from "./abort";
 import { classifyEvent, FinishTracker } from "./events";
 import type { AttemptScope } from "./scope";
@@ -48,7 +48,11 @@ const cutMidStream = () => failure("connection", "The upstream connection was cu
  * cap ends a stream the client holds as `client_slow`. A stream that breaks is continued by
  * `rescue` when it can be (DESIGN §15): the continuation is spliced into the same client stream.
  */
-export function relay(o: RelayOptions): { body: ReadableStream<Uint8Array>; end: Promise<AttemptEnd> } {
+export function relay(o: RelayOptions): {
+  body: ReadableStream<Uint8Array>;
+  end: Promise<AttemptEnd>;
+  closed: Promise<void>;
+} {
   const r = new Relay(o);
   const body = new ReadableStream<Uint8Array>(
     {
@@ -62,7 +66,7 @@ export function relay(o: RelayOptions): { body: ReadableStream<Uint8Array>; end:
     },
     { highWaterMark: 0 },
   );
-  return { body, end: r.end };
+  return { body, end: r.end, closed: r.closedOnce };
 }
 
 class Relay {
@@ -70,11 +74,15 @@ class Relay {
   closed = false;
   readonly end: Promise<AttemptEnd>;
   private resolveEnd!: (end: AttemptEnd) => void;
+  /** The client's stream is over, continuations included: the request's reservation may go back. */
+  readonly closedOnce: Promise<void>;
+  private resolveClosed!: () => void;
   /** This attempt's outcome is known (the client's stream may go on, continued). */
   private settled = false;
   private usage: Usage | null = null;
   private cacheable = true;
   private droppedEvents = 0;
+  private completionChars = 0;
   private readonly finishes = new FinishTracker();
   private waitedMs: number;
   private reading = false;
@@ -87,6 +95,7 @@ class Relay {
 
   constructor(private readonly o: RelayOptions) {
     this.end = new Promise<AttemptEnd>((resolve) => (this.resolveEnd = resolve));
+    this.closedOnce = new Promise<void>((resolve) => (this.resolveClosed = resolve));
     this.waitedMs = o.waitedMs;
     this.source = { reader: o.reader, splitter: o.splitter, timed: true };
   }
@@ -122,6 +131,7 @@ class Relay {
 
   clientLeft(): void {
     this.closed = true;
+    this.resolveClosed();
     this.o.scope.controller.abort(ABORT.client);
     if (!this.source.timed) this.source.reader.cancel().catch(() => {});
     this.settle({ outcome: "client_abort", failure: failure("client_abort", "The client went away.") });
@@ -190,6 +200,7 @@ class Relay {
         this.relayed.see(e.chunk);
         if (this.splicer) return { kind: "forward", text: this.splicer.chunk(e.chunk) };
         this.finishes.see(e.chunk);
+        this.completionChars += choicesChars(e.chunk.choices, "delta");
         this.usage = normalizeUsage(e.chunk.usage) ?? this.usage;
         if (e.usageOnly) return { kind: "forward", text: this.o.clientWantsUsage ? event : null };
         this.observe(e.chunk);
@@ -270,6 +281,7 @@ class Relay {
 
   private close(out: Out): void {
     this.closed = true;
+    this.resolveClosed();
     out.close();
     this.source.reader.cancel().catch(() => {});
   }
@@ -281,7 +293,7 @@ class Relay {
     clearTimeout(this.wallTimer);
     this.o.scope.release();
     if (!this.o.scope.controller.signal.aborted) this.o.scope.controller.abort(ABORT.finished);
-    const { usage, cacheable, droppedEvents } = this;
-    this.resolveEnd({ ...result, usage, completion: null, cacheable, droppedEvents });
+    const { usage, cacheable, droppedEvents, completionChars } = this;
+    this.resolveEnd({ ...result, usage, completion: null, cacheable, droppedEvents, completionChars });
   }
 }

@@ -11,8 +11,11 @@ export type AttemptResult =
       end: Promise<AttemptEnd>;
       /** From the call's start to its commit: the first token, or a JSON body's end (DESIGN §18). */
       firstTokenMs: number;
+      /** The client's answer is over (a stream's last byte, continuations included). */
+      closed: Promise<void>;
     }
-  | { kind: "failed"; failure: UpstreamFailure };
+  /** `completionChars`: text that came before the failure (an answer being assembled), for its cost. */
+  | { kind: "failed"; failure: UpstreamFailure; completionChars?: number };
 
 /**
  * The lifetime of one upstream call: its AbortController, the client-abort listener and the
