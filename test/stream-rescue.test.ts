@@ -24,7 +24,7 @@ function expectSpliced(text: string, full: string, by: string, after: string) {
   for (const field of ["id", "model", "created"] as const) expect(new Set(chunks.map((c) => c[field])).size).toBe(1);
   expect(s.chunks.filter((c) => c.choices[0]?.delta.role !== undefined)).toHaveLength(1);
   const last = s.chunks.at(-1) as unknown as { x_gateway?: Json };
-  expect(last.x_gateway).toEqual({ continued: true, by, after });
+  expect(last.x_gateway).toEqual({ continued: true, by, provider: "holysheep", after });
   return s;
 }
 

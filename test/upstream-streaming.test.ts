@@ -73,6 +73,24 @@ describe("upstream streaming for every request (DESIGN §12)", () => {
     expect(await up.calls()).toBe(1);
   });
 
+  for (const fault of [
+    { mode: "cut_after", after: 3 },
+    { mode: "stall_after", after: 3 },
+    { mode: "error_after", after: 3 },
+    { mode: "odd_event", after: 3, body: '{"error":{"code":"overloaded"}}' },
+  ]) {
+    it(`a JSON client's answer broken mid-generation (${fault.mode}) is served whole by the next step`, async () => {
+      const { up, model, fb, gw } = chainSetup({ model: { timeouts: { streamIdleMs: 300 } } });
+      await up.fault({ model, times: 1, ...fault });
+      const res = await chat(gw, chatBody(model));
+      expect(res.status, await res.clone().text()).toBe(200);
+      expect(res.headers.get("x-gateway-model")).toBe(fb);
+      const answer = (await res.json()) as { choices: { message: { content: string } }[] };
+      expect(answer.choices[0]?.message.content).toBe(`Hello from ${fb}. You said: hi there`);
+      await gw.settle();
+    });
+  }
+
   it("a JSON client's answer cut mid-generation falls through to the fallback transparently", async () => {
     const { up, model, fb, gw } = chainSetup();
     await up.fault({ model, mode: "cut_after", after: 3, times: 1 });

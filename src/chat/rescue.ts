@@ -1,6 +1,7 @@
 import type { ModelConfig } from "../config/resolve";
 import type { ChatRequest } from "../core/chat-request";
 import { log } from "../core/log";
+import { PROVIDER } from "../upstream/keys";
 import type { Continuation, Relayed, Rescue } from "../upstream/splice";
 import type { Budget, ChainContext } from "./context";
 import { tryOnce } from "./try-once";
@@ -48,7 +49,7 @@ async function continueOn(ctx: ChainContext, model: ModelConfig, relayed: Relaye
   budget.attemptsLeft = window.attemptsLeft;
   budget.attempts = window.attempts;
   if (!run.admitted || run.value.kind !== "committed" || typeof run.value.body === "string") return null;
-  return { body: run.value.body, by: model.name };
+  return { body: run.value.body, by: model.name, provider: PROVIDER };
 }
 
 /** How a broken stream of `model` is continued, or null when recovery is off for this request. */

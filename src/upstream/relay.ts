@@ -262,7 +262,7 @@ class Relay {
     this.source = { reader: next.body.getReader(), splitter: new SseSplitter(), timed: false };
     const first = this.relayed.first ?? { id: "", created: 0, model: "" };
     const completionTokens = this.usage?.completion_tokens ?? Math.ceil(this.relayed.text.length / 4);
-    this.splicer = new Splicer({ ...first, completionTokens }, { continued: true, by: next.by, after });
+    this.splicer = new Splicer({ ...first, completionTokens }, { continued: true, by: next.by, provider: next.provider, after });
     return held !== "";
   }
 

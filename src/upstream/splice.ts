@@ -27,7 +27,7 @@ export class Splicer {
 
   constructor(
     private readonly first: FirstPart,
-    private readonly marker: { continued: true; by: string; after: BreakKind },
+    private readonly marker: { continued: true; by: string; provider: string; after: BreakKind },
   ) {}
 
   /** Text to send now for this continuation chunk (maybe the one held before it). */
@@ -79,10 +79,11 @@ export interface Relayed {
   after: BreakKind;
 }
 
-/** A continuation that committed: its client-ready SSE body, and the model that answers it. */
+/** A continuation that committed: its client-ready SSE body, and the model (and provider) that answers it. */
 export interface Continuation {
   body: ReadableStream<Uint8Array>;
   by: string;
+  provider: string;
 }
 
 /** Finds a step that continues a broken stream; null when none can. */
