@@ -54,7 +54,7 @@ export function requestServices(isolate: Isolate, scope: RequestScope): RequestS
     gate: new BreakerGate((model) => isolate.channel(env, model, settings), ttlMs, waitUntil),
     cache: new KvChainCache(env.CACHE, settings, cacheScope, isolate.recentCacheWrites),
     keys: upstreamKeys(isolate, scope),
-    usage: { admit: (reserveUsd) => guard.admit(bucketsFor(settings, tenant), reserveUsd) },
+    usage: { admit: (reserveUsd) => guard.admit(bucketsFor(settings, tenant, scope.identity), reserveUsd) },
     metrics: new RequestMetrics(count, tenant),
     fetch: settings.simulatedUpstream ? simulatedUpstream(env, settings) : (request) => fetch(request),
   };

@@ -1,3 +1,5 @@
+import { TENANTS_MARKUP, TENANTS_SCRIPT, TENANTS_STYLE } from "./dashboard-tenants";
+
 /**
  * The operator dashboard: one self-contained document (no CDN, nothing built per request). It
  * asks for the admin token once, keeps it in sessionStorage and sends it as a Bearer header.
@@ -7,7 +9,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Gateway circuits</title>
+<title>Gateway dashboard</title>
 <style>
   :root { --bg:#0f1115; --card:#181b22; --fg:#e8eaf0; --muted:#9aa3b2; --line:#2a2f3a;
           --closed:#2fbf71; --open:#e5484d; --half:#f5a524; --forced:#a855f7; --cool:#3b82f6; }
@@ -15,7 +17,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   body { margin:0; font:15px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; background:var(--bg); color:var(--fg); }
   header { display:flex; flex-wrap:wrap; gap:.75rem; align-items:center; justify-content:space-between; padding:1rem 1.25rem; border-bottom:1px solid var(--line); }
   h1 { font-size:1.15rem; margin:0; }
-  main { padding:1rem 1.25rem; display:grid; gap:1rem; grid-template-columns:repeat(auto-fill, minmax(320px, 1fr)); }
+  main, .grid { padding:1rem 1.25rem; display:grid; gap:1rem; grid-template-columns:repeat(auto-fill, minmax(320px, 1fr)); }
   .muted { color:var(--muted); font-size:.85rem; }
   .card { background:var(--card); border:1px solid var(--line); border-radius:10px; padding:1rem; border-left:6px solid var(--muted); }
   .card[data-state="closed"] { border-left-color:var(--closed); }
@@ -40,8 +42,9 @@ export const DASHBOARD_HTML = `<!doctype html>
   #login { max-width:420px; margin:4rem auto; padding:1.5rem; background:var(--card); border-radius:10px; border:1px solid var(--line); }
   #login input { width:100%; margin:.75rem 0; }
   #error { color:var(--open); padding:0 1.25rem; }
+  .panel-title { margin:.5rem 0 0; padding:0 1.25rem; font-size:.95rem; color:var(--muted); text-transform:uppercase; letter-spacing:.05em; }
   #demo { margin:0 1.25rem 1rem; padding:1rem; background:var(--card); border:1px solid var(--line); border-radius:10px; display:none; gap:.5rem; flex-wrap:wrap; align-items:center; }
-</style>
+${TENANTS_STYLE}</style>
 </head>
 <body>
 <div id="login" hidden>
@@ -51,7 +54,7 @@ export const DASHBOARD_HTML = `<!doctype html>
 </div>
 <div id="app" hidden>
   <header>
-    <h1>Circuits</h1>
+    <h1>Gateway</h1>
     <div class="muted"><span id="updated">–</span> · <button id="logout">Forget token</button></div>
   </header>
   <p id="error" role="alert"></p>
@@ -64,8 +67,9 @@ export const DASHBOARD_HTML = `<!doctype html>
     <button class="primary" id="demo-traffic" data-testid="demo-traffic">Send 10 requests</button>
     <span class="muted" id="demo-status"></span>
   </section>
+  <h2 class="panel-title">Circuits</h2>
   <main id="circuits" data-testid="circuits"></main>
-</div>
+${TENANTS_MARKUP}</div>
 <script>
 (() => {
   const KEY = "gateway-admin-token";
@@ -86,7 +90,7 @@ export const DASHBOARD_HTML = `<!doctype html>
   function show() {
     const has = !!token();
     $("login").hidden = has; $("app").hidden = !has;
-    if (has) { refresh(); if (!timer) timer = setInterval(refresh, 2000); setupDemo(); }
+    if (has) { refreshAll(); if (!timer) timer = setInterval(refreshAll, 2000); setupDemo(); }
     else if (timer) { clearInterval(timer); timer = null; }
   }
 
@@ -131,6 +135,9 @@ export const DASHBOARD_HTML = `<!doctype html>
       '<div class="confirm" data-box="open"><input placeholder="Reason" data-field="reason" maxlength="200"><input placeholder="Minutes (empty: until reset)" data-field="minutes" inputmode="numeric"><button class="danger" data-act="open" data-testid="confirm-open">Force open</button><button data-act="cancel">Cancel</button></div>' +
       '<ul>' + transitions + '</ul></article>';
   }
+
+${TENANTS_SCRIPT}
+  function refreshAll() { refresh(); refreshTenants(); }
 
   async function refresh() {
     try {
@@ -202,7 +209,7 @@ export const DASHBOARD_HTML = `<!doctype html>
       counts[key] = (counts[key] || 0) + 1;
     }
     $("demo-status").textContent = Object.entries(counts).map(([k, n]) => n + "× " + k).join(", ");
-    refresh();
+    refreshAll();
   });
   $("login-form").addEventListener("submit", (ev) => { ev.preventDefault(); const v = $("token").value.trim(); if (v) { sessionStorage.setItem(KEY, v); show(); } });
   $("logout").addEventListener("click", () => { sessionStorage.removeItem(KEY); show(); });

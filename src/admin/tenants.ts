@@ -1,16 +1,26 @@
 import type { Context, Hono } from "hono";
 import type { AppEnv } from "../app-env";
 import type { Settings } from "../config/settings";
-import { methodNotAllowed, notFound } from "../core/errors";
+import { invalidRequest, methodNotAllowed, notFound } from "../core/errors";
 import { log } from "../core/log";
 import { limitsFor } from "../tenants/guard";
 import type { IpCount } from "../tenants/ip-counts";
 import { tenantBucket, type UsageView } from "../tenants/protocol";
 
+/** Tenants with client keys, with limits of their own, or with end users' tokens (dev mode's `demo` too). */
 function knownTenants(settings: Settings): string[] {
-  const names = new Set([...settings.clientKeys.values(), ...settings.config.tenants.named.keys()]);
+  const { tenants, identity } = settings.config;
+  const names = new Set([...settings.clientKeys.values(), ...tenants.named.keys(), ...identity.tenants.keys()]);
   if (settings.allowAnonymous) names.add("public");
   return [...names].sort();
+}
+
+/** A JWT tenant's per-user limits and tiers (DESIGN §14); null for a tenant without end users. */
+function endUsersJson(settings: Settings, tenant: string) {
+  const t = settings.config.identity.tenants.get(tenant);
+  if (!t) return null;
+  const tiers = t.tiers && { claim: t.tiers.claim, levels: Object.fromEntries(t.tiers.levels) };
+  return { perUser: t.perUser, tiers };
 }
 
 function tenantJson(settings: Settings, tenant: string, usage: UsageView) {
@@ -18,6 +28,7 @@ function tenantJson(settings: Settings, tenant: string, usage: UsageView) {
     tenant,
     limits: limitsFor(settings, tenant),
     ...(tenant === "public" ? { ipLimits: settings.config.tenants.ip } : {}),
+    endUsers: endUsersJson(settings, tenant),
     today: { day: usage.day, requests: usage.dayRequests, spendUsd: usage.daySpendUsd },
     thisMinute: { requests: usage.minuteRequests },
   };
@@ -39,6 +50,18 @@ async function ipsOf(env: Env, settings: Settings, tenant: string) {
   return { requestsPerMinute, topThisMinute };
 }
 
+/** How many users `/admin/tenants/:tenant/users` lists: `?limit=N`, 1 to 100, default 20. */
+const USERS_DEFAULT = 20;
+const USERS_MAX = 100;
+
+function usersLimit(raw: string | undefined): number {
+  if (raw === undefined) return USERS_DEFAULT;
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > USERS_MAX)
+    throw invalidRequest(`Invalid value for 'limit': must be an integer from 1 to ${USERS_MAX}.`, "limit");
+  return n;
+}
+
 /** `/admin/tenants`: each tenant's limits and today's usage (DESIGN §5). Mounted behind admin auth. */
 export function mountTenants(app: Hono<AppEnv>): void {
   app.get("/admin/tenants", async (c) => {
@@ -53,6 +76,15 @@ export function mountTenants(app: Hono<AppEnv>): void {
     const [usage, ips] = await Promise.all([usageOf(c.env, tenant), ipsOf(c.env, settings, tenant)]);
     return c.json({ ...tenantJson(settings, tenant, usage), ips });
   });
+  // The tenant's object tallies its users from their requests' reports (user-counts.ts: the
+  // 10,000 who spent most today), so listing them costs one call.
+  app.get("/admin/tenants/:tenant/users", async (c) => {
+    const tenant = tenantOf(c);
+    const limit = usersLimit(c.req.query("limit"));
+    const users = await c.env.TENANTS.getByName(tenantBucket(tenant)).topUsers(limit);
+    return c.json({ users });
+  });
+  app.all("/admin/tenants/:tenant/users", methodNotAllowed("GET"));
   app.post("/admin/tenants/:tenant/reset", async (c) => {
     const tenant = tenantOf(c);
     const usage = await c.env.TENANTS.getByName(tenantBucket(tenant)).resetSpend();

@@ -47,21 +47,21 @@ export function promptTokens(request: ChatRequest): number {
   return Math.ceil(bytes / 3);
 }
 
-/** Completion tokens one choice may take on `model`: the request's bound, else its tenant's, else the model's. */
-export function completionCeiling(request: ChatRequest, tenantMaxTokens: number | null, model: ModelConfig): number {
-  return request.max_completion_tokens ?? request.max_tokens ?? tenantMaxTokens ?? model.maxOutputTokens;
+/** Completion tokens one choice may take on `model`: the request's bound, else its caller's (the stricter of tenant and user), else the model's. */
+export function completionCeiling(request: ChatRequest, callerMaxTokens: number | null, model: ModelConfig): number {
+  return request.max_completion_tokens ?? request.max_tokens ?? callerMaxTokens ?? model.maxOutputTokens;
 }
 
 /**
  * The request's upper cost, reserved at admission: its prompt and `n` completions at their
  * ceiling, priced at the dearest model its chain may use.
  */
-export function reservationUsd(request: ChatRequest, chain: readonly ModelConfig[], tenantMaxTokens: number | null): number {
+export function reservationUsd(request: ChatRequest, chain: readonly ModelConfig[], callerMaxTokens: number | null): number {
   const prompt = promptTokens(request);
   const n = request.n ?? 1;
   let most = 0;
   for (const model of chain) {
-    const completion = completionCeiling(request, tenantMaxTokens, model) * n;
+    const completion = completionCeiling(request, callerMaxTokens, model) * n;
     most = Math.max(most, (prompt * model.price.input + completion * model.price.output) / 1_000_000);
   }
   return most;

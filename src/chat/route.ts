@@ -2,8 +2,7 @@ import type { Handler } from "hono";
 import type { AppEnv } from "../app-env";
 import { type ChatRequest, parseChatRequest } from "../core/chat-request";
 import type { ServicesFactory } from "../core/services";
-import { limitsFor } from "../tenants/guard";
-import { applyTenantPolicy, modelAllowed } from "../tenants/policy";
+import { applyTenantPolicy, maxTokensFor, modelAllowed } from "../tenants/policy";
 import { respond } from "./answer";
 import { type ChainAnswer, runChain } from "./chain";
 import { promptTokens, reservationUsd } from "./cost";
@@ -34,22 +33,23 @@ export function chatCompletions(services: ServicesFactory): Handler<AppEnv> {
     const settings = c.get("settings");
     const bounds = parseCallerBounds(c.req.raw.headers);
     const tenant = c.get("tenant");
-    const { model, request } = applyTenantPolicy(settings, tenant, parseChatRequest(c.get("rawBody")));
+    const identity = c.get("identity");
+    const { model, request } = applyTenantPolicy(settings, tenant, identity, parseChatRequest(c.get("rawBody")));
     const waitUntil = (p: Promise<unknown>) => c.executionCtx.waitUntil(p);
     const s = services({
       env: c.env,
       settings,
       waitUntil,
       tenant,
-      identity: c.get("identity"),
+      identity,
       requested: model,
       request,
       noStore: /\bno-store\b/i.test(c.req.header("cache-control") ?? ""),
       maxStaleSeconds: bounds.maxStaleSeconds,
     });
-    const steps = planChain(settings.config, model, bounds, modelAllowed(settings, tenant));
+    const steps = planChain(settings.config, model, bounds, modelAllowed(settings, tenant, identity));
     const chain = steps.flatMap((step) => (step.kind === "model" ? [step.model] : []));
-    const spend = await s.usage.admit(reservationUsd(request, chain, limitsFor(settings, tenant).maxTokens));
+    const spend = await s.usage.admit(reservationUsd(request, chain, maxTokensFor(settings, tenant, identity)));
     const ctx = {
       settings,
       request,

@@ -2,6 +2,7 @@ import { log } from "../core/log";
 import { type Batch, type Exchange, SyncChannel } from "../core/sync-channel";
 import { sleep } from "../core/time";
 import { type Held, Holding } from "./holding";
+import { PendingUsers } from "./pending-users";
 import {
   type Amounts,
   epochMinute,
@@ -14,6 +15,7 @@ import {
   type UsageDelta,
   type UsageLifetime,
   type UsageView,
+  type UserTag,
 } from "./protocol";
 
 export type UsageSync = (batches: Batch<UsageDelta>[], lifetime: UsageLifetime, ask?: LeaseAsk) => Promise<UsageAnswer>;
@@ -46,6 +48,7 @@ export class UsageChannel extends SyncChannel<UsageDelta, UsageAnswer, UsageView
   grants = 0;
   private pending: UsageDelta = { requests: 0, spendUsd: 0, minute: 0 };
   private ips = new Map<string, number>();
+  private readonly users = new PendingUsers();
   private lastBatch = 0;
   private lastAsk = 0;
   /** The until the latest give-back timer waits for. */
@@ -61,13 +64,17 @@ export class UsageChannel extends SyncChannel<UsageDelta, UsageAnswer, UsageView
     this.lifetime = lifetimeOf(bucket);
   }
 
-  /** Counts requests admitted at `now` and dollars spent; an amount that is no amount (NaN, negative) is dropped. */
-  add(requests: number, spendUsd: number, now = Date.now()): void {
-    if (!isAmount(requests) || !isAmount(spendUsd)) {
-      log("warn", "tenant_usage_delta_dropped", { requests: String(requests), spendUsd: String(spendUsd) });
-    }
+  /**
+   * Counts requests admitted at `now` and dollars spent, for end user `user` too when a tenant's
+   * request has one; an amount that is no amount (NaN, negative) is dropped.
+   */
+  add(requests: number, spendUsd: number, now = Date.now(), user?: UserTag): void {
+    const valid = isAmount(requests) && isAmount(spendUsd);
+    if (!valid) log("warn", "tenant_usage_delta_dropped", { requests: String(requests), spendUsd: String(spendUsd) });
     const p = this.pending;
     const minute = epochMinute(now);
+    if (p.minute !== minute) this.users.newMinute();
+    if (user && valid) this.users.add(user, requests, spendUsd);
     // Requests of a minute that is over count in the day only, not in the next minute.
     const earlier = (p.earlierRequests ?? 0) + (p.minute === minute ? 0 : p.requests);
     this.pending = {
@@ -114,6 +121,7 @@ export class UsageChannel extends SyncChannel<UsageDelta, UsageAnswer, UsageView
     if (!this.hasUsage()) return null;
     const delta: UsageDelta = { ...this.pending, holder: this.holder, seq: ++this.lastBatch };
     if (this.ips.size > 0) delta.ips = Object.fromEntries(this.ips);
+    if (this.users.size > 0) delta.users = this.users.take();
     this.pending = { requests: 0, spendUsd: 0, minute: this.pending.minute };
     this.ips = new Map();
     return delta;
@@ -125,7 +133,7 @@ export class UsageChannel extends SyncChannel<UsageDelta, UsageAnswer, UsageView
 
   private hasUsage(): boolean {
     const p = this.pending;
-    return p.requests > 0 || (p.earlierRequests ?? 0) > 0 || p.spendUsd > 0 || this.ips.size > 0;
+    return p.requests > 0 || (p.earlierRequests ?? 0) > 0 || p.spendUsd > 0 || this.ips.size > 0 || this.users.size > 0;
   }
 
   protected exchange(batches: Batch<UsageDelta>[]): Exchange<UsageAnswer, UsageView> {

@@ -1,12 +1,14 @@
+import type { UserLimits } from "../config/identity";
 import type { TenantLimits } from "../config/schema";
 import type { Settings } from "../config/settings";
 import { GatewayError } from "../core/errors";
+import type { Identity } from "../core/identity";
 import { retryAfterHeaders } from "../core/retry-after";
 import type { Spend } from "../core/services";
 import type { LeaseTerms, UsageChannel } from "./channel";
 import type { Side } from "./holding";
 import { clientIp } from "./ip";
-import { type Amounts, ipBucket, tenantBucket, untilNextDay, untilNextMinute } from "./protocol";
+import { type Amounts, ipBucket, tenantBucket, type UserTag, untilNextDay, untilNextMinute, userBucket } from "./protocol";
 import { Reservation } from "./reservation";
 
 /**
@@ -18,6 +20,8 @@ export interface Bucket {
   name: string;
   requestsPerMinute: number | null;
   dailyBudgetUsd: number | null;
+  /** A tenant's bucket: the end user its requests and spend are tallied for too (the admin's top users). */
+  tally?: UserTag;
 }
 
 /** One client IP within a tenant, counted before the request's body is read. */
@@ -33,10 +37,31 @@ export function limitsFor(settings: Settings, tenant: string): TenantLimits {
   return tenant === "public" ? tenants.public : (tenants.named.get(tenant) ?? tenants.default);
 }
 
-/** The buckets of a request, once its body is read: its tenant's. */
-export function bucketsFor(settings: Settings, tenant: string): Bucket[] {
+/**
+ * An end user's limits (DESIGN §14): their tier's level (already `perUser` overridden field by
+ * field), or `perUser` for no tier; null for a caller with no verified token.
+ */
+export function userLimitsFor(settings: Settings, identity: Identity | null): UserLimits | null {
+  if (identity === null) return null;
+  const tenant = settings.config.identity.tenants.get(identity.tenant);
+  if (!tenant) return null;
+  return (identity.tier === null ? undefined : tenant.tiers?.levels.get(identity.tier)) ?? tenant.perUser;
+}
+
+/**
+ * The buckets of a request, once its body is read: its user's (when their limits hold any) and
+ * its tenant's, which holds for the sum of its users and tallies each of them for the admin.
+ */
+export function bucketsFor(settings: Settings, tenant: string, identity: Identity | null): Bucket[] {
   const { requestsPerMinute, dailyBudgetUsd } = limitsFor(settings, tenant);
-  return [{ kind: "tenant", name: tenantBucket(tenant), requestsPerMinute, dailyBudgetUsd }];
+  const own: Bucket = { kind: "tenant", name: tenantBucket(tenant), requestsPerMinute, dailyBudgetUsd };
+  const user = userLimitsFor(settings, identity);
+  if (identity === null || user === null) return [own];
+  own.tally = { user: identity.user, tier: identity.tier };
+  // A user with no request or spend limit needs no object of their own: the tenant's tally counts them.
+  if (user.requestsPerMinute === null && user.dailyBudgetUsd === null) return [own];
+  const name = userBucket(tenant, identity.user);
+  return [{ kind: "user", name, requestsPerMinute: user.requestsPerMinute, dailyBudgetUsd: user.dailyBudgetUsd }, own];
 }
 
 /** The caller's IP bucket within its tenant (`CF-Connecting-IP`), or null when the tenant sets no per-IP limit. */
@@ -133,7 +158,7 @@ export class TenantGuard {
     const now = Date.now();
     for (const l of lines) {
       l.ch.holding.take(l.terms.limits, l.need);
-      l.ch.add(1, 0, now);
+      l.ch.add(1, 0, now, l.bucket.tally);
       this.afterAdmission(l, now);
     }
     return new Reservation(lines, reserveUsd, (ch) => this.flushSoon(ch));

@@ -7,12 +7,14 @@ import { isAsk, isHolder, LeaseBook } from "./lease";
 import {
   epochMinute,
   MAX_IPS_PER_REPORT,
+  MAX_USERS_PER_REPORT,
   type UsageAnswer,
   type UsageDelta,
   type UsageView,
   untilNextDay,
   utcDay,
 } from "./protocol";
+import { type UserCount, type UserCountDelta, UserCounts } from "./user-counts";
 
 const KEY = "usage";
 const DROPS_KEY = "drops";
@@ -26,6 +28,18 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 const isRequests = (v: unknown): v is number => typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
 const isSpend = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v) && v >= 0;
 const isIp = (v: string) => v.length > 0 && v.length <= 64;
+/** A user id as a verified token names it (at most 256 characters), and a tier name. */
+const isName = (v: unknown): v is string => typeof v === "string" && v.length > 0 && v.length <= 256;
+
+/** One user's entry of a report, checked: requests of a minute that is over count in the day only. */
+function userDelta(entry: unknown, thisMinute: boolean): UserCountDelta | null {
+  if (!isRecord(entry)) return null;
+  const { user, tier, requests, earlierRequests = 0, spendUsd } = entry;
+  if (!isName(user) || !(tier === null || isName(tier))) return null;
+  if (!isRequests(requests) || !isRequests(earlierRequests) || !isSpend(spendUsd)) return null;
+  const minuteRequests = thisMinute ? requests : 0;
+  return { user, tier, minuteRequests, dayRequests: requests + earlierRequests, spendUsd };
+}
 
 /** How many IPs the admin view lists. */
 const TOP_IPS = 10;
@@ -34,15 +48,17 @@ const TOP_IPS = 10;
 interface Tables {
   reportIds: ReportIds;
   ips: IpCounts;
+  users: UserCounts;
   leases: LeaseBook;
 }
 
 /**
- * One tenant's (or one client IP's within a tenant) usage, shared by every isolate: this minute's
- * requests and today's requests and spend, for a tenant its requests by IP this minute, and the
- * leases isolates admit requests against (lease.ts). Isolates report deltas in batches and ask
- * for leases on the same calls, so a request waits on this only when its isolate's lease is out.
- * An IP's object deletes its storage when its UTC day ends.
+ * One tenant's (or one client IP's or end user's within a tenant) usage, shared by every isolate:
+ * this minute's requests and today's requests and spend, for a tenant its requests by IP this
+ * minute and by end user today (the admin's views), and the leases isolates admit requests
+ * against (lease.ts). Isolates report deltas in batches and ask for leases on the same calls, so
+ * a request waits on this only when its isolate's lease is out. An IP's or a user's object
+ * deletes its storage when its UTC day ends.
  */
 export class TenantObject extends DurableObject<Env> {
   private made: Tables | null = null;
@@ -51,7 +67,12 @@ export class TenantObject extends DurableObject<Env> {
 
   private tables(): Tables {
     const sql = this.ctx.storage.sql;
-    this.made ??= { reportIds: new ReportIds(sql), ips: new IpCounts(sql), leases: new LeaseBook(sql) };
+    this.made ??= {
+      reportIds: new ReportIds(sql),
+      ips: new IpCounts(sql),
+      users: new UserCounts(sql),
+      leases: new LeaseBook(sql),
+    };
     return this.made;
   }
 
@@ -94,6 +115,12 @@ export class TenantObject extends DurableObject<Env> {
   /** Admin: the tenant's busiest client IPs this minute, highest first. */
   topIps(): IpCount[] {
     return this.tables().ips.top(epochMinute(Date.now()), TOP_IPS);
+  }
+
+  /** Admin: the tenant's end users who spent most today, highest first. */
+  topUsers(limit: number): UserCount[] {
+    const now = Date.now();
+    return this.tables().users.top(utcDay(now), epochMinute(now), limit);
   }
 
   /** The day of an IP's object has ended: nothing it holds is of use any more. */
@@ -149,6 +176,7 @@ export class TenantObject extends DurableObject<Env> {
       this.tables().leases.consumed(holder, seq, at, counted ? requests : 0, spent ? spendUsd : 0);
     }
     if (ips !== undefined) this.applyIps(view.minute, ips, drops);
+    if (raw.data.users !== undefined) this.applyUsers(view, minute === view.minute, raw.data.users, drops);
     reportIds.remember(raw.id);
     return true;
   }
@@ -163,6 +191,20 @@ export class TenantObject extends DurableObject<Env> {
     counts.prune(minute);
     for (const [ip, n] of Object.entries(ips)) {
       if (isIp(ip) && isRequests(n) && n > 0) counts.add(minute, ip, n);
+      else drops.requests++;
+    }
+  }
+
+  /** A report's counts by end user; an entry that is no user or no count is dropped as a bad request count. */
+  private applyUsers(view: UsageView, thisMinute: boolean, users: unknown, drops: UsageDrops): void {
+    if (!Array.isArray(users) || users.length > MAX_USERS_PER_REPORT) {
+      drops.requests++;
+      return;
+    }
+    const counts = this.tables().users;
+    for (const entry of users) {
+      const d = userDelta(entry, thisMinute);
+      if (d) counts.add(view.day, view.minute, d);
       else drops.requests++;
     }
   }

@@ -5,12 +5,28 @@ export interface UsageDelta {
   spendUsd: number;
   /** A tenant's requests by client IP (`clientIp`), for its admin view; absent when none. */
   ips?: Record<string, number>;
+  /** A tenant's requests and spend by end user, for its admin view; absent when none. */
+  users?: UserDelta[];
   minute?: number;
   /** Requests admitted in minutes before `minute`: they count in the day only. */
   earlierRequests?: number;
   /** The isolate whose lease this usage came out of, and the batch's place in its order. */
   holder?: string;
   seq?: number;
+}
+
+/** The end user a tenant's request was made for, as its per-user tally names them. */
+export interface UserTag {
+  user: string;
+  /** The tier their token named (null: `perUser`). */
+  tier: string | null;
+}
+
+/** One user's part of a tenant's report: counted in the report's minute (`earlierRequests`: in the day only). */
+export interface UserDelta extends UserTag {
+  requests: number;
+  earlierRequests?: number;
+  spendUsd: number;
 }
 
 /** Requests (of one minute) and dollars (of one day). */
@@ -70,6 +86,9 @@ export interface UsageAnswer extends UsageView {
  */
 export const MAX_IPS_PER_REPORT = 1000;
 
+/** Distinct users one report names at most, for the same reason (each is limited by its own object). */
+export const MAX_USERS_PER_REPORT = 1000;
+
 /**
  * How long a usage object keeps its storage: a tenant's for good; an IP's or a user's
  * only until its UTC day ends, since there may be millions of them and a day's counts are all
@@ -82,6 +101,9 @@ export const tenantBucket = (tenant: string) => `tenant:${tenant}`;
 
 /** The usage object's name for one client IP within a tenant (tenant names hold no `:`). */
 export const ipBucket = (tenant: string, ip: string) => `ip:${tenant}:${ip}`;
+
+/** The usage object's name for one end user within a tenant: admins may see it, logs name only its kind. */
+export const userBucket = (tenant: string, user: string) => `user:${tenant}:${user}`;
 
 /** An IP's or a user's bucket (`ip:…`, `user:…`): there may be millions, and they name a person or an address. */
 export const isPersonal = (bucket: string) => bucket.startsWith("ip:") || bucket.startsWith("user:");

@@ -1,8 +1,9 @@
 import type { Spend } from "../core/services";
 import type { LeaseTerms, UsageChannel } from "./channel";
-import type { Amounts } from "./protocol";
+import type { Amounts, UserTag } from "./protocol";
 
 interface Line {
+  bucket: { tally?: UserTag };
   ch: UsageChannel;
   terms: LeaseTerms;
   need: Amounts;
@@ -29,9 +30,9 @@ export class Reservation implements Spend {
     if (!Number.isFinite(usd) || usd <= 0) return;
     const covered = Math.min(this.left, usd);
     this.left -= covered;
-    for (const { ch, terms } of this.lines) {
+    for (const { bucket, ch, terms } of this.lines) {
       if (terms.limits.dailyBudgetUsd !== null) ch.holding.charge(usd, this.open ? covered : 0);
-      ch.add(0, usd);
+      ch.add(0, usd, Date.now(), bucket.tally);
       this.flushSoon(ch);
     }
   }

@@ -1,5 +1,5 @@
 import { existsSync, mkdirSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import { type Browser, chromium, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 const url = inject("gatewayUrl");
@@ -29,12 +29,18 @@ afterAll(async () => {
   await fetch(`${url}/admin/demo/faults`, { method: "DELETE", headers: { authorization: `Bearer ${inject("adminToken")}` } });
 });
 
+/** A phone-sized tab with the dashboard open and the admin token entered. */
+async function openDashboard(): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 420, height: 900 } });
+  await page.goto(`${url}/admin`);
+  await page.getByTestId("token-input").fill(inject("adminToken"));
+  await page.getByTestId("token-submit").click();
+  return page;
+}
+
 describe("the admin dashboard in a real browser", () => {
   it("logs in, shows every model, breaks one, watches it open, resets it to closed", async () => {
-    const page = await browser.newPage({ viewport: { width: 420, height: 900 } });
-    await page.goto(`${url}/admin`);
-    await page.getByTestId("token-input").fill(inject("adminToken"));
-    await page.getByTestId("token-submit").click();
+    const page = await openDashboard();
     const cards = page.getByTestId("circuit");
     await expect.poll(() => cards.count()).toBe(4);
     const names = await cards.evaluateAll((els) => els.map((e) => e.getAttribute("data-model")));
@@ -62,6 +68,34 @@ describe("the admin dashboard in a real browser", () => {
       .poll(() => page.locator(`[data-testid="circuit"][data-model="${model}"] li`).first().textContent())
       .toContain("reset");
     await page.screenshot({ path: "test-results/dashboard-closed.png", fullPage: true });
+    await page.close();
+  });
+
+  it("shows each tenant's spend and requests against its limits, and the demo tenant's user after a request with a dev token", async () => {
+    const minted = (await (await fetch(`${url}/__dev/token?tenant=demo&sub=alice&plan=pro`)).json()) as { token: string };
+    const res = await fetch(`${url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${minted.token}`, "content-type": "application/json" },
+      body: JSON.stringify({ model: "gpt-4.1", messages: [{ role: "user", content: "hello from alice" }] }),
+    });
+    expect(res.status).toBe(200);
+    await res.text();
+
+    const page = await openDashboard();
+    const demo = page.locator('[data-testid="tenant"][data-tenant="demo"]');
+    await demo.waitFor({ state: "visible" });
+    const alice = demo.locator('[data-testid="tenant-user"][data-user="alice"]');
+    await expect.poll(() => alice.count(), { timeout: 10_000 }).toBe(1);
+    const cells = await alice.locator("td").allTextContents();
+    expect(cells[0]).toBe("alice");
+    expect(cells[1]).toBe("pro");
+    expect(cells[2]).toMatch(/^\$0\.\d{4}$/);
+    expect(Number(cells[3])).toBeGreaterThanOrEqual(1);
+    // The demo tenant's requests this minute, against the default tenant limit, as a bar.
+    const meter = demo.locator('[role="meter"][aria-label="Requests this minute"]');
+    expect(Number(await meter.getAttribute("aria-valuenow"))).toBeGreaterThanOrEqual(1);
+    await page.screenshot({ path: "test-results/dashboard-tenants.png", fullPage: true });
+    await page.getByTestId("tenants").screenshot({ path: "test-results/dashboard-tenants-panel.png" });
     await page.close();
   });
 
