@@ -14,6 +14,12 @@ export interface FirstPart {
 }
 
 const encoder = new TextEncoder();
+
+/**
+ * Past this much relayed text a stream is not continued: a prefill that long is more than most
+ * models take back, and keeping a copy of a long stream's text would make its memory grow with it.
+ */
+export const MAX_PREFILL_CHARS = 65_536;
 const sse = (chunk: unknown) => `data: ${JSON.stringify(chunk)}\n\n`;
 
 /**
@@ -97,10 +103,18 @@ export class RelayedText {
 
   see(chunk: ChatCompletionChunk): void {
     this.first ??= { id: chunk.id, created: chunk.created, model: chunk.model };
+    if (!this.continuable) return;
     for (const c of chunk.choices) {
       // Tool calls and several choices cannot be continued from a text prefill (DESIGN §15).
-      if (c.index !== 0 || c.delta?.tool_calls !== undefined) this.continuable = false;
+      if (c.index !== 0 || c.delta?.tool_calls !== undefined) this.stop();
       else if (typeof c.delta?.content === "string") this.text += c.delta.content;
     }
+    if (this.text.length > MAX_PREFILL_CHARS) this.stop();
+  }
+
+  /** Not continuable: the text is no longer kept, so a long stream holds no copy of itself. */
+  private stop(): void {
+    this.continuable = false;
+    this.text = "";
   }
 }
