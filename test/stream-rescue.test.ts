@@ -94,6 +94,19 @@ describe("a stream that breaks after commit is continued (DESIGN §15)", () => {
     await gw.settle();
   });
 
+  it("streamWallMs still caps a stream's whole life once it is being continued", async () => {
+    const { up, model, gw } = soloSetup({ extra: { timeouts: { ...TIMEOUTS, streamIdleMs: 1000, streamWallMs: 600 } } });
+    // The latest fault applies first: one fast cut, then a continuation that trickles.
+    await up.fault({ model, mode: "slow_chunks", delayMs: 250 }, { model, mode: "cut_after", after: 3, times: 1 });
+    const started = Date.now();
+    const s = parseStream(await (await chat(gw, chatBody(model, { stream: true }))).text());
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(s.done).toBe(false);
+    expect(s.errors.map((e) => e.code)).toEqual(["upstream_error"]);
+    await up.clearFaults();
+    await gw.settle();
+  });
+
   it("usage, when asked for, adds both parts", async () => {
     const { up, model, gw } = soloSetup({ extra: { timeouts: TIMEOUTS } });
     await up.fault({ model, mode: "cut_after", after: 4, times: 1 });

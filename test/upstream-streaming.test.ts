@@ -172,6 +172,13 @@ describe("malformed and odd events (DESIGN §12)", () => {
     expect(detail.state).toBe("closed");
   });
 
+  it("a chunk whose choices hold null is relayed as it came: no cut, no failure, the stream ends", async () => {
+    const { text, detail } = await streamWith({ mode: "odd_event", after: 2, body: '{"id":"x","choices":[null]}' });
+    expect(sseData(text)).toContain('{"id":"x","choices":[null]}');
+    expect(text.trim().endsWith("data: [DONE]")).toBe(true);
+    expect(detail.lifetime.failures).toBe(0);
+  });
+
   it("a chunk without delta, with caching on, does not end the stream", async () => {
     const chunk = { id: "chatcmpl-odd", object: "chat.completion.chunk", created: 1, model: "x", choices: [{ index: 0 }] };
     const { text, detail } = await streamWith({ mode: "odd_event", after: 2, body: JSON.stringify(chunk) });

@@ -4,6 +4,7 @@ import { log } from "../core/log";
 import { PROVIDER } from "../upstream/keys";
 import type { Continuation, Relayed, Rescue } from "../upstream/splice";
 import type { Budget, ChainContext } from "./context";
+import { promptTokens } from "./cost";
 import { tryOnce } from "./try-once";
 
 /**
@@ -33,9 +34,12 @@ function candidates(ctx: ChainContext, model: ModelConfig): ModelConfig[] {
  * counted against `maxAttempts`) that must reach its first token by `deadlineAt`.
  */
 async function continueOn(ctx: ChainContext, model: ModelConfig, relayed: Relayed, budget: Budget, deadlineAt: number) {
+  const request = prefilled(ctx.request, relayed.text);
   const sub: ChainContext = {
     ...ctx,
-    request: prefilled(ctx.request, relayed.text),
+    request,
+    // An attempt without usage is charged its prompt, the prefill included.
+    promptTokens: promptTokens(request),
     // A continued answer is never cached (DESIGN §15).
     services: { ...ctx.services, cache: null },
     // Its cost is charged to the request; the reservation goes back when the whole answer is over.

@@ -83,7 +83,7 @@ export async function tryOnce(
   }
   const outcome = result.end.then((end) => slowness(settle(ctx, model, recorder, end, probe), result.firstTokenMs, model));
   // The reservation goes back once the client's answer is over, a rescued stream's continuations included.
-  ctx.waitUntil(Promise.all([outcome, result.closed]).then(() => ctx.spend.release()));
+  ctx.waitUntil(Promise.allSettled([outcome, result.closed]).then(() => ctx.spend.release()));
   return { value: { kind: "committed", body: result.body, contentType: result.contentType }, outcome };
 }
 

@@ -146,7 +146,9 @@ async function identityOf(payload: JWTPayload, tenant: TenantIdentity): Promise<
 
 /** `exp - iat` (without `iat`: what is left of it) within the tenant's bound. */
 function lifetimeWithin(payload: JWTPayload, jwt: JwtSettings): boolean {
-  const issuedAt = typeof payload.iat === "number" ? payload.iat : Date.now() / 1000;
+  // An `iat` in the future would stretch the bound; time cannot have started later than now.
+  const now = Date.now() / 1000;
+  const issuedAt = typeof payload.iat === "number" ? Math.min(payload.iat, now) : now;
   return (payload.exp ?? Number.POSITIVE_INFINITY) - issuedAt <= jwt.maxLifetimeSeconds;
 }
 

@@ -15,6 +15,8 @@ export type UpstreamEvent =
 
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null && !Array.isArray(v);
 
+const isChoice = (c: unknown): boolean => isRecord(c) && typeof c.index === "number" && isRecord(c.delta);
+
 export function classifyEvent(event: string): UpstreamEvent {
   const data = eventData(event);
   if (data === null) return { kind: "meta" };
@@ -30,7 +32,9 @@ export function classifyEvent(event: string): UpstreamEvent {
     const code = isRecord(parsed.error) && typeof parsed.error.code === "string" ? parsed.error.code : "upstream_error";
     return { kind: "error", code };
   }
-  if (!Array.isArray(parsed.choices)) return { kind: "odd" };
+  // A choice that is not an object with an index and a delta is odd too: nothing downstream
+  // (assembler, splicer, rescue) has to guard against it.
+  if (!Array.isArray(parsed.choices) || !parsed.choices.every(isChoice)) return { kind: "odd" };
   const chunk = parsed as unknown as ChatCompletionChunk;
   return { kind: "chunk", chunk, usageOnly: chunk.choices.length === 0 && chunk.usage != null };
 }

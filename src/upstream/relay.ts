@@ -1,42 +1,11 @@
 import { failure, type UpstreamFailure } from "../core/failure";
-import type { AttemptEnd, ChatCompletionChunk, StreamObserver, Usage } from "../core/openai";
+import type { AttemptEnd, ChatCompletionChunk, Usage } from "../core/openai";
 import { SSE_DONE, SseSplitter, sseEvent } from "../core/sse";
 import { choicesChars, normalizeUsage } from "../core/usage";
 import { ABORT, abortAfter, abortKind } from "./abort";
 import { classifyEvent, FinishTracker } from "./events";
-import type { AttemptScope } from "./scope";
-import { type BreakKind, type Continuation, RelayedText, type Rescue, Splicer } from "./splice";
-
-export interface RelayOptions {
-  reader: ReadableStreamDefaultReader<Uint8Array>;
-  splitter: SseSplitter;
-  /** Events already read before commit, the first data event among them. */
-  initial: string[];
-  scope: AttemptScope;
-  idleMs: number;
-  /** Upstream waiting allowed in all (`streamTotalMs`), and how much of it commit already took. */
-  totalMs: number;
-  waitedMs: number;
-  /** When the stream's wall-clock life ends (`streamWallMs` from the attempt's start, epoch ms). */
-  wallAt: number;
-  clientWantsUsage: boolean;
-  observer: StreamObserver | undefined;
-  /** Null: a break ends the stream with the SSE error event, as it always did. */
-  rescue: Rescue | null;
-  maxContinuations: number;
-}
-
-type Verdict =
-  | { kind: "forward"; text: string | null }
-  | { kind: "done"; text: string }
-  | { kind: "fail"; failure: UpstreamFailure; after: BreakKind };
-type Out = ReadableStreamDefaultController<Uint8Array>;
-interface Source {
-  reader: ReadableStreamDefaultReader<Uint8Array>;
-  splitter: SseSplitter;
-  /** The first part, read under this attempt's timers; a continuation keeps its own. */
-  timed: boolean;
-}
+import type { Out, RelayOptions, Source, Verdict } from "./relay-options";
+import { type BreakKind, type Continuation, RelayedText, Splicer } from "./splice";
 
 const encoder = new TextEncoder();
 const cutMidStream = () => failure("connection", "The upstream connection was cut mid-stream.");
@@ -87,6 +56,8 @@ class Relay {
   private waitedMs: number;
   private reading = false;
   private wallTimer: ReturnType<typeof setTimeout> | undefined;
+  /** `streamWallMs` is up: nothing more is continued. */
+  private wallHit = false;
   private source: Source;
   private readonly relayed = new RelayedText();
   private splicer: Splicer | null = null;
@@ -111,16 +82,17 @@ class Relay {
     const disarm = timed ? this.armTimers() : () => {};
     const started = Date.now();
     this.reading = true;
-    let read: ReadableStreamReadResult<Uint8Array>;
+    let read: ReadableStreamReadResult<Uint8Array> | null;
     try {
       read = await reader.read();
     } catch {
-      return this.closed || (await this.readFailed(out, timed));
+      read = null;
     } finally {
       this.reading = false;
       if (timed) this.waitedMs += Date.now() - started;
       disarm();
     }
+    if (read === null) return this.closed || (await this.readFailed(out, timed));
     if (this.closed) return true;
     if (!read.done) return this.process(out, splitter.push(read.value));
     if (!timed || !this.finishes.complete)
@@ -131,6 +103,7 @@ class Relay {
 
   clientLeft(): void {
     this.closed = true;
+    clearTimeout(this.wallTimer);
     this.resolveClosed();
     this.o.scope.controller.abort(ABORT.client);
     if (!this.source.timed) this.source.reader.cancel().catch(() => {});
@@ -160,7 +133,7 @@ class Relay {
   private async process(out: Out, events: string[]): Promise<boolean> {
     let text = "";
     for (const event of events) {
-      const verdict = this.judge(event);
+      const verdict = this.judgeSafely(event);
       if (verdict.kind === "fail") {
         if (text) out.enqueue(encoder.encode(text));
         return (await this.broke(out, verdict.failure, verdict.after)) || text !== "";
@@ -174,6 +147,17 @@ class Relay {
     if (!text) return false;
     out.enqueue(encoder.encode(text));
     return true;
+  }
+
+  /** No event, however odd, may end a healthy stream by making the relay throw (DESIGN §12). */
+  private judgeSafely(event: string): Verdict {
+    try {
+      return this.judge(event);
+    } catch {
+      this.droppedEvents++;
+      this.cacheable = false;
+      return { kind: "forward", text: null };
+    }
   }
 
   private judge(event: string): Verdict {
@@ -233,23 +217,30 @@ class Relay {
     this.original ??= f;
     this.settle({ outcome: "failure", failure: f });
     const next = await this.rescue(after);
-    if (this.closed) {
+    if (this.closed || (next && this.wallHit)) {
       await next?.body.cancel().catch(() => {});
+      if (!this.closed) this.endWith(out, this.original);
       return true;
     }
     if (next) return this.splice(out, next, after);
-    if (this.splicer) out.enqueue(encoder.encode(this.splicer.flush()));
     // The original failure's event, never a later continuation's (DESIGN §15).
-    const original = this.original;
-    const code = original.body?.error.code ?? (original.kind === "timeout" ? "upstream_timeout" : "upstream_error");
-    out.enqueue(sseEvent({ error: { message: original.message, type: "upstream_error", code } }));
-    this.close(out);
+    this.endWith(out, this.original);
     return true;
+  }
+
+  /** Ends the client's stream with the SSE error event of `f` (DESIGN §6): the answer is incomplete. */
+  private endWith(out: Out, f: UpstreamFailure): void {
+    if (this.splicer) out.enqueue(encoder.encode(this.splicer.flush()));
+    const code = f.body?.error.code ?? (f.kind === "timeout" ? "upstream_timeout" : "upstream_error");
+    out.enqueue(sseEvent({ error: { message: f.message, type: "upstream_error", code } }));
+    this.close(out);
   }
 
   private rescue(after: BreakKind): Promise<Continuation | null> {
     const { rescue, maxContinuations } = this.o;
-    if (!rescue || !this.relayed.continuable || this.continuations >= maxContinuations) return Promise.resolve(null);
+    if (!rescue || this.wallHit || !this.relayed.continuable || this.continuations >= maxContinuations) {
+      return Promise.resolve(null);
+    }
     return rescue({ text: this.relayed.text, after }).catch(() => null);
   }
 
@@ -266,21 +257,30 @@ class Relay {
     return held !== "";
   }
 
-  /** `streamWallMs` is up: the model's fault if it was being waited on, else the client's. */
+  /**
+   * `streamWallMs` is up: the stream's life ends, continuations included. The model's fault if
+   * the first part was being waited on (not continued), else the client's (`client_too_slow`).
+   */
   private wallReached(out: Out): void {
-    if (this.settled || this.closed) return;
-    if (this.reading) {
+    if (this.closed) return;
+    this.wallHit = true;
+    if (this.reading && this.source.timed) {
       this.o.scope.controller.abort(ABORT.total);
+      return;
+    }
+    this.settle({ outcome: "client_slow", failure: null });
+    if (this.reading && this.original) {
+      this.endWith(out, this.original);
       return;
     }
     const message = "The stream outlived its time limit while the client was not reading it.";
     out.enqueue(sseEvent({ error: { message, type: "invalid_request_error", code: "client_too_slow" } }));
     this.close(out);
-    this.settle({ outcome: "client_slow", failure: null });
   }
 
   private close(out: Out): void {
     this.closed = true;
+    clearTimeout(this.wallTimer);
     this.resolveClosed();
     out.close();
     this.source.reader.cancel().catch(() => {});
@@ -290,7 +290,6 @@ class Relay {
   private settle(result: Pick<AttemptEnd, "outcome" | "failure">): void {
     if (this.settled) return;
     this.settled = true;
-    clearTimeout(this.wallTimer);
     this.o.scope.release();
     if (!this.o.scope.controller.signal.aborted) this.o.scope.controller.abort(ABORT.finished);
     const { usage, cacheable, droppedEvents, completionChars } = this;
