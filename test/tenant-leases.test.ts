@@ -1,6 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Batch } from "../src/core/sync-channel";
+import { UsageChannel, type UsageSync } from "../src/tenants/channel";
 import { epochMinute, type LeaseAsk, type UsageDelta } from "../src/tenants/protocol";
 import { sleep } from "./support/harness";
 
@@ -107,5 +108,48 @@ describe("the usage object's leases", () => {
     const answer = await stub.sync([], "kept", { ...ask("h", 1), want: { requests: 1, usd: -1 } });
     expect(answer.lease).toBeNull();
     expect((await stub.drops()).report).toBe(1);
+  });
+});
+
+describe("an isolate's lease while its reports cannot get through", () => {
+  it("usage queued again after failed calls stays held by its lease until it lands, so no other isolate is granted it", async () => {
+    const name = `tenant:t-${crypto.randomUUID().slice(0, 8)}`;
+    const stub = env.TENANTS.getByName(name);
+    let choke = true;
+    // The object refuses every call that carries reports (as a report it chokes on would), and
+    // answers a call without any: after two failures the channel sends one of those.
+    const sync: UsageSync = (batches, lifetime, leaseAsk) =>
+      choke && batches.length > 0 ? Promise.reject(new Error("injected failure")) : stub.sync(batches, lifetime, leaseAsk);
+    const ch = new UsageChannel(sync, name);
+    ch.terms = { limits: { requestsPerMinute: null, dailyBudgetUsd: 1 }, termMs: 60_000, keepMs: 60_000 };
+    ch.add(1, 0.6);
+    await ch.flush(); // fails: the batch is queued again
+    await ch.flush(); // fails again: the next call goes without reports
+    await ch.flush(); // a bare call, with a lease ask
+    const other = await stub.sync(
+      [],
+      "kept",
+      ask("other", 1, {
+        limits: { requestsPerMinute: null, dailyBudgetUsd: 1 },
+        need: { requests: 0, usd: 1 },
+        want: { requests: 0, usd: 1 },
+      }),
+    );
+    expect(other.lease?.hold.usd).toBeLessThanOrEqual(0.4 + 1e-9);
+    // Once the batch lands, it is counted once: used, and no longer held.
+    choke = false;
+    await ch.flush();
+    const view = await stub.sync([], "kept");
+    expect(view.daySpendUsd).toBeCloseTo(0.6, 9);
+    const late = await stub.sync(
+      [],
+      "kept",
+      ask("late", 1, {
+        limits: { requestsPerMinute: null, dailyBudgetUsd: 1 },
+        need: { requests: 0, usd: 1 },
+        want: { requests: 0, usd: 1 },
+      }),
+    );
+    expect(late.lease?.hold.usd ?? 0).toBeLessThanOrEqual(1e-9);
   });
 });

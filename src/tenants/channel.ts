@@ -142,9 +142,9 @@ export class UsageChannel extends SyncChannel<UsageDelta, UsageAnswer, UsageView
       return { send: () => this.sync(batches, this.lifetime), answered: (view) => view, unanswered: () => {} };
     }
     const now = Date.now();
-    const p = this.pending;
-    const hold = this.holding.held(now, { minute: p.minute ?? 0, requests: p.requests, usd: p.spendUsd });
-    const ask = this.ask(now, terms, hold);
+    const { unsent, asOf } = this.unsent();
+    const hold = this.holding.held(now, unsent);
+    const ask = this.ask(now, terms, hold, asOf);
     return {
       send: () => this.sync(batches, this.lifetime, ask),
       answered: (answer) => {
@@ -159,12 +159,30 @@ export class UsageChannel extends SyncChannel<UsageDelta, UsageAnswer, UsageView
     };
   }
 
-  private ask(now: number, terms: LeaseTerms, hold: Held): LeaseAsk {
+  /**
+   * What this isolate used that the object has not counted: what is pending, and batches queued
+   * again after failed calls that this call does not carry (a call without reports). The lease
+   * holds them until they land, and `asOf` stops short of them, so the object takes each off the
+   * lease when it arrives rather than counting it nowhere meanwhile.
+   */
+  private unsent(): { unsent: { minute: number; requests: number; usd: number }; asOf: number } {
+    const p = this.pending;
+    const unsent = { minute: p.minute ?? 0, requests: p.requests, usd: p.spendUsd };
+    let asOf = this.lastBatch;
+    for (const d of this.undelivered()) {
+      if (d.minute === unsent.minute) unsent.requests += d.requests;
+      unsent.usd += d.spendUsd;
+      if (d.seq !== undefined) asOf = Math.min(asOf, d.seq - 1);
+    }
+    return { unsent, asOf };
+  }
+
+  private ask(now: number, terms: LeaseTerms, hold: Held, asOf: number): LeaseAsk {
     const { need, want } = this.holding.wants(now, terms.limits, this.waitingFor);
     return {
       holder: this.holder,
       op: ++this.lastAsk,
-      asOf: this.lastBatch,
+      asOf,
       limits: terms.limits,
       hold,
       need,
