@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { Batch } from "../src/core/sync-channel";
 import { UsageChannel, type UsageSync } from "../src/tenants/channel";
+import { TenantGuard } from "../src/tenants/guard";
 import { epochMinute, type LeaseAsk, type UsageDelta } from "../src/tenants/protocol";
 import { sleep } from "./support/harness";
 
@@ -151,5 +152,30 @@ describe("an isolate's lease while its reports cannot get through", () => {
       }),
     );
     expect(late.lease?.hold.usd ?? 0).toBeLessThanOrEqual(1e-9);
+  });
+});
+
+describe("an isolate's first request for a bucket", () => {
+  it("is not refused because the call in flight when it came was sent before its limits were known", async () => {
+    const name = `tenant:t-${crypto.randomUUID().slice(0, 8)}`;
+    const stub = env.TENANTS.getByName(name);
+    // A call without a lease ask (a report flushed before any request of this bucket was
+    // admitted here: an IP's tally, say) takes a while to come back.
+    const sync: UsageSync = async (batches, lifetime, leaseAsk) => {
+      if (leaseAsk === undefined) await sleep(100);
+      return stub.sync(batches, lifetime, leaseAsk);
+    };
+    const ch = new UsageChannel(sync, name);
+    ch.add(0, 0.01);
+    const inFlight = ch.flush();
+    const guard = new TenantGuard(
+      () => ch,
+      { ttlMs: 50, termMs: 500, keepMs: 60_000 },
+      () => {},
+    );
+    const bucket = { kind: "tenant" as const, name, requestsPerMinute: 10, dailyBudgetUsd: null };
+    const spend = await guard.admit([bucket], 0);
+    spend.release();
+    await inFlight;
   });
 });

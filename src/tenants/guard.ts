@@ -197,6 +197,9 @@ export class TenantGuard {
       // Requests woken together all count as waiting before the first of them asks.
       await Promise.resolve();
       await l.ch.refresh();
+      // The call ridden was sent before this bucket's limits were known here (a report flushed
+      // ahead of its first request): it asked for no lease. The next call, made now, does.
+      if (l.ch.grants === heard && !l.ch.unavailable()) await l.ch.refresh();
     } finally {
       l.ch.waitingFor.requests -= l.need.requests;
       l.ch.waitingFor.usd -= l.need.usd;
