@@ -1,17 +1,12 @@
-import { existsSync } from "node:fs";
-import { type Browser, chromium } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { launchChromium } from "./chromium";
 
 const url = inject("gatewayUrl");
-const CHROMIUM = "/usr/bin/chromium";
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error("Debian's chromium is needed for the browser tests: apt-get install chromium");
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking", "--disable-sync"],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
