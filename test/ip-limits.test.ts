@@ -1,10 +1,13 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import type { Batch } from "../src/core/sync-channel";
 import type { UsageDelta } from "../src/tenants/protocol";
 import { expectOpenAIError } from "./support/expect";
-import { chatBody, type GatewayUnderTest, gateway, sleep, Upstream, uniqueModel } from "./support/harness";
+import { awayFromMinuteEnd, chatBody, type GatewayUnderTest, gateway, sleep, Upstream, uniqueModel } from "./support/harness";
+
+// Per-minute limits: no test may see its requests split over two UTC minutes.
+beforeEach(() => awayFromMinuteEnd());
 
 const TOKEN = "ip-admin-token";
 

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { expectOpenAIError } from "./support/expect";
-import { type GatewayUnderTest, gateway, sleep, Upstream, uniqueModel } from "./support/harness";
+import { awayFromMinuteEnd, type GatewayUnderTest, gateway, sleep, Upstream, uniqueModel } from "./support/harness";
 import { setTenantObjectDown, tenantObjectCalls } from "./support/tenant-faults";
 
 /**
@@ -177,7 +177,7 @@ describe("hard bounds across isolates (DESIGN §13)", () => {
   it("a burst over two isolates never exceeds requestsPerMinute", async () => {
     const { up, tenant, key, model, a, b } = setup({ requestsPerMinute: 5 });
     // Not across a minute's end: the window is the UTC minute.
-    if (Date.now() % 60_000 > 55_000) await sleep(60_000 - (Date.now() % 60_000) + 50);
+    await awayFromMinuteEnd(5_000);
     const res = await Promise.all(Array.from({ length: 40 }, (_, i) => send(i % 2 === 0 ? a : b, key, { model })));
     const statuses = res.map((r) => r.status);
     await Promise.all(res.map((r) => r.text()));
@@ -192,7 +192,7 @@ describe("hard bounds across isolates (DESIGN §13)", () => {
 describe("leases of the allowance (DESIGN §13)", () => {
   it("a busy tenant costs no usage object call per request: 40 at once take a few", async () => {
     const { tenant, key, model, a } = setup({ requestsPerMinute: 600, dailyBudgetUsd: 10 });
-    if (Date.now() % 60_000 > 55_000) await sleep(60_000 - (Date.now() % 60_000) + 50);
+    await awayFromMinuteEnd(5_000);
     const res = await Promise.all(Array.from({ length: 40 }, () => send(a, key, { model })));
     expect(res.map((r) => r.status)).toEqual(Array(40).fill(200));
     await Promise.all(res.map((r) => r.text()));
@@ -202,7 +202,7 @@ describe("leases of the allowance (DESIGN §13)", () => {
 
   it("a burst from one IP over two isolates never exceeds ipRequestsPerMinute", async () => {
     const { up, key, model, a, b } = setup({ ipRequestsPerMinute: 4 });
-    if (Date.now() % 60_000 > 55_000) await sleep(60_000 - (Date.now() % 60_000) + 50);
+    await awayFromMinuteEnd(5_000);
     const ip = { "cf-connecting-ip": "198.51.100.77" };
     const res = await Promise.all(Array.from({ length: 20 }, (_, i) => send(i % 2 === 0 ? a : b, key, { model }, ip)));
     const statuses = res.map((r) => r.status);
@@ -216,7 +216,7 @@ describe("leases of the allowance (DESIGN §13)", () => {
   it("while the usage object is unreachable an isolate spends what it holds, then answers 503 usage_unavailable", async () => {
     // A 2-second term (10 snapshot TTLs) keeps the lease alive through the test.
     const { tenant, key, model, a, b } = setup({ requestsPerMinute: 64 }, { snapshotTtlMs: 200 });
-    if (Date.now() % 60_000 > 50_000) await sleep(60_000 - (Date.now() % 60_000) + 50);
+    await awayFromMinuteEnd(10_000);
     // The first request waits for a slice: 64 / 16 = 4 requests.
     expect((await send(a, key, { model })).status).toBe(200);
     await setTenantObjectDown(`tenant:${tenant}`, true);

@@ -1,5 +1,8 @@
-import { describe, expect, it } from "vitest";
-import { chatBody, type GatewayUnderTest, gateway, Upstream, uniqueModel } from "./support/harness";
+import { beforeEach, describe, expect, it } from "vitest";
+import { awayFromMinuteEnd, chatBody, type GatewayUnderTest, gateway, Upstream, uniqueModel } from "./support/harness";
+
+// Per-minute limits: no test may see its requests split over two UTC minutes.
+beforeEach(() => awayFromMinuteEnd());
 
 const TOKEN = "tenant-admin-token";
 

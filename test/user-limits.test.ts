@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { epochMinute, type UsageDelta } from "../src/tenants/protocol";
 import { expectOpenAIError } from "./support/expect";
-import { type GatewayUnderTest, gateway, sleep, Upstream, uniqueModel } from "./support/harness";
+import { awayFromMinuteEnd, type GatewayUnderTest, gateway, Upstream, uniqueModel } from "./support/harness";
 import { Issuer, jwtTenant } from "./support/jwt";
 import { setTenantObjectDown, tenantObjectCalls } from "./support/tenant-faults";
 
@@ -70,10 +70,6 @@ async function burst(gws: GatewayUnderTest[], token: string, body: Record<string
 }
 
 /** The window is the UTC minute: a burst is not split across a minute's end. */
-async function awayFromMinuteEnd(): Promise<void> {
-  if (Date.now() % 60_000 > 52_000) await sleep(60_000 - (Date.now() % 60_000) + 50);
-}
-
 const usageOf = (bucket: string) => env.TENANTS.getByName(bucket).sync([]);
 
 async function settle(...gws: GatewayUnderTest[]) {

@@ -148,6 +148,15 @@ export async function circuits(gw: GatewayUnderTest) {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+/**
+ * Waits out the end of the current UTC minute when less than `marginMs` of it is left: a test of
+ * a per-minute limit must not see its requests split over two minutes.
+ */
+export async function awayFromMinuteEnd(marginMs = 8_000): Promise<void> {
+  const left = 60_000 - (Date.now() % 60_000);
+  if (left < marginMs) await sleep(left + 50);
+}
+
 /** Polls until `check` holds (or fails after `timeoutMs`): for effects that land in the background. */
 export async function eventually(check: () => Promise<boolean> | boolean, timeoutMs = 3000): Promise<void> {
   const start = Date.now();
